@@ -1,0 +1,8 @@
+// The role and command tables. One row per role; `./node --help` is generated from them.
+
+import { brokerRole } from "../broker/broker_role.ts";
+import type { CommandSpec, RoleSpec } from "./role.ts";
+
+export const roles: readonly RoleSpec[] = [brokerRole];
+
+export const commands: readonly CommandSpec[] = [];

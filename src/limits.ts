@@ -1,0 +1,53 @@
+// Every limit and default of peer-node in one place, each with the reason for its value.
+// Flags may override some of them per process; nothing else in src/ hard-codes a bound.
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export const limits = {
+  // Frames: one msgpack body behind a 4-byte big-endian length.
+  /** Largest frame body accepted by default: big enough for a MapReduce split, small enough that one bad peer cannot make us allocate much. */
+  frameBytesMax: 1 * MiB,
+  /** Hard ceiling for --frame-bytes-max: the length prefix is 32-bit, but nobody needs frames beyond this on loopback labs. */
+  frameBytesCeiling: 64 * MiB,
+
+  // Connections.
+  /** Accepted connections per node: a lab runs hundreds of slaves, never tens of thousands. */
+  connectionsMax: 4096,
+  /** Bytes queued for one peer before it is cut off as a slow consumer (NATS uses 64 MiB too). */
+  outboundBytesMax: 64 * MiB,
+  /** Above this many queued outbound bytes a broker stops pushing deliveries to the connection until it drains. */
+  outboundBytesHighWater: 1 * MiB,
+  /** A connection must say hello this soon after connecting, or it is closed: no idle half-open sockets. */
+  helloTimeoutMs: 5_000,
+
+  // Requests.
+  /** Outstanding requests per connection: bounds the memory of a caller that never gets replies. */
+  pendingRequestsMax: 65_536,
+  /** Default timeout of one request: long enough for a loaded 2-core machine, short enough to notice a hang. */
+  requestTimeoutMs: 10_000,
+
+  // Heartbeats: a dead peer must be detected within 2 s on loopback.
+  /** Ping interval; with missedHeartbeatsMax = 3 a silent peer is declared dead after 1.5–2.0 s. */
+  heartbeatMs: 500,
+  /** Intervals of silence before a peer is declared dead: 3 tolerates one late GC pause or scheduler hiccup. */
+  missedHeartbeatsMax: 3,
+  /** Smallest --heartbeat-ms accepted: below this, timer jitter alone would declare live peers dead. */
+  heartbeatMsMin: 20,
+  /** Largest --heartbeat-ms accepted: an hour of silence is not a heartbeat any more. */
+  heartbeatMsMax: 3_600_000,
+
+  // Reconnects of client connections.
+  /** First reconnect delay: quick enough that a restarted peer is found within a heartbeat. */
+  reconnectDelayMsMin: 50,
+  /** Backoff ceiling: a lab machine should not wait long for a peer that came back. */
+  reconnectDelayMsMax: 2_000,
+  /** Attempts before a client gives up; at the ceiling that is about a minute of trying. */
+  reconnectAttemptsMax: 40,
+
+  // Shutdown.
+  /** How long SIGINT/SIGTERM waits for outbound buffers to flush before exiting anyway. */
+  shutdownGraceMs: 1_000,
+} as const;
+
+export type Limits = typeof limits;
