@@ -1,0 +1,123 @@
+// Goal: the runtime's liveness machinery works against real processes: request timeouts,
+// heartbeat death detection within the configured bound (both directions), and reconnection with
+// backoff after the peer restarts on the same port. Method: broker processes, SIGSTOP/SIGKILL,
+// a real PeerClient in the test process and a client fixture process.
+
+import { afterEach, describe, expect, test } from "bun:test";
+import { PeerError } from "../../src/errors.ts";
+import { NodeProcess, killAll, REPO_ROOT } from "../harness/node_process.ts";
+import { connectClient } from "../harness/test_client.ts";
+import { waitFor } from "../harness/wait_for.ts";
+
+afterEach(killAll);
+
+const HEARTBEAT_MS = 200;
+const MISSED_MAX = 3;
+// Death must be declared within missed × interval plus one check period, plus scheduling slack.
+const DEATH_BOUND_MS = HEARTBEAT_MS * MISSED_MAX + HEARTBEAT_MS / 2 + 400;
+
+describe("requests", () => {
+  test("a request to a paused node times out with TIMEOUT (indefinite)", async () => {
+    const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0"]);
+    const client = await connectClient(node.address, { heartbeatMs: 0 });
+    node.pause();
+    const started = Date.now();
+    const err = await client.request({ op: "ping" }, 300).catch((e) => e);
+    expect(err).toBeInstanceOf(PeerError);
+    expect(err.name).toBe("TIMEOUT");
+    expect(err.definite).toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    node.resume();
+    await client.close();
+  });
+
+  test("pending requests fail with CONNECTION_LOST when the node dies", async () => {
+    const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0"]);
+    const client = await connectClient(node.address, { heartbeatMs: 0, reconnect: false });
+    node.pause();
+    const pending = client.request({ op: "ping" }, 10_000).catch((e) => e);
+    node.kill("SIGKILL");
+    const err = await pending;
+    expect(err.name).toBe("CONNECTION_LOST");
+    await client.close();
+  });
+});
+
+describe("heartbeats", () => {
+  test(`the client declares a SIGSTOPped node dead within ${DEATH_BOUND_MS} ms`, async () => {
+    const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0", "--heartbeat-ms", String(HEARTBEAT_MS)]);
+    const client = await connectClient(node.address, { heartbeatMs: HEARTBEAT_MS, reconnect: false });
+    let deadAt = 0;
+    client.on("dead", () => (deadAt = Date.now()));
+    await Bun.sleep(HEARTBEAT_MS * 2); // steady state: pings flowing
+    const stoppedAt = Date.now();
+    node.pause();
+    await waitFor(() => deadAt > 0, DEATH_BOUND_MS + 2_000);
+    const detectionMs = deadAt - stoppedAt;
+    console.log(`client detected paused node after ${detectionMs} ms (bound ${DEATH_BOUND_MS})`);
+    expect(detectionMs).toBeGreaterThanOrEqual(HEARTBEAT_MS * MISSED_MAX - HEARTBEAT_MS);
+    expect(detectionMs).toBeLessThanOrEqual(DEATH_BOUND_MS);
+    node.resume();
+  });
+
+  test("the node declares a SIGSTOPped client process dead within the bound and logs it", async () => {
+    const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0", "--heartbeat-ms", String(HEARTBEAT_MS)]);
+    const proc = Bun.spawn([process.execPath, `${REPO_ROOT}/test/fixtures/hold_client.ts`, node.address, String(HEARTBEAT_MS)], { stdout: "pipe", stderr: "pipe" });
+    try {
+      await node.waitForLog(/peer-ready peer=hold-/);
+      await Bun.sleep(HEARTBEAT_MS * 2);
+      const stoppedAt = Date.now();
+      proc.kill("SIGSTOP");
+      await node.waitForLog(/peer-dead peer=hold-/, DEATH_BOUND_MS + 2_000);
+      const detectionMs = Date.now() - stoppedAt;
+      console.log(`node detected paused client after ~${detectionMs} ms (bound ${DEATH_BOUND_MS})`);
+      expect(detectionMs).toBeLessThanOrEqual(DEATH_BOUND_MS + 50);
+    } finally {
+      proc.kill("SIGCONT");
+      proc.kill("SIGKILL");
+      await proc.exited;
+    }
+  });
+
+  test("default heartbeats detect a dead peer within 2 s", async () => {
+    const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0"]);
+    const client = await connectClient(node.address, { reconnect: false });
+    let deadAt = 0;
+    client.on("dead", () => (deadAt = Date.now()));
+    await Bun.sleep(600);
+    const stoppedAt = Date.now();
+    node.pause();
+    await waitFor(() => deadAt > 0, 4_000);
+    console.log(`default settings: detected after ${deadAt - stoppedAt} ms`);
+    expect(deadAt - stoppedAt).toBeLessThanOrEqual(2_000);
+    node.resume();
+  });
+});
+
+describe("reconnect", () => {
+  test("the client reconnects after the node is killed and restarted on the same port", async () => {
+    const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0", "--id", "first"]);
+    const client = await connectClient(node.address, { heartbeatMs: HEARTBEAT_MS });
+    let readyCount = 0;
+    let disconnects = 0;
+    client.on("ready", () => readyCount++);
+    client.on("disconnected", () => disconnects++);
+    const restarted = await node.restart("SIGKILL");
+    await waitFor(() => readyCount === 1, 10_000);
+    expect(disconnects).toBe(1);
+    expect(client.isReady).toBe(true);
+    expect((await client.request({ op: "ping" })).op).toBe("ok");
+    expect(restarted.port).toBe(node.port);
+    await client.close();
+  });
+
+  test("a client gives up after its attempt limit and says so", async () => {
+    const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0"]);
+    const client = await connectClient(node.address, { heartbeatMs: 0, reconnectAttemptsMax: 3 });
+    let gaveUp: PeerError | null = null;
+    client.on("gave-up", (err) => (gaveUp = err));
+    node.kill("SIGKILL");
+    await waitFor(() => gaveUp !== null, 10_000);
+    expect(gaveUp!.message).toMatch(/gave up after 3 attempt/);
+  });
+});
