@@ -36,11 +36,11 @@ export const ErrorCodes = {
 
   // Broker (40–59).
   NOT_FOUND: { code: 40, definite: true, closes: false, summary: "the named queue, exchange or delivery does not exist" },
-  WRONG_TYPE: { code: 41, definite: true, closes: false, summary: "the key holds a value of another type, or the exchange exists with another type" },
+  WRONG_TYPE: { code: 41, definite: true, closes: false, summary: "the key holds a value of another type (a list where a set was asked, ...)" },
   QUEUE_FULL: { code: 42, definite: true, closes: false, summary: "the queue is at maxLength and its overflow policy rejects publishes" },
   LIMIT_EXCEEDED: { code: 43, definite: true, closes: false, summary: "a broker-wide bound (queues, keys, consumers, memory) is reached" },
   RESOURCE_LOCKED: { code: 44, definite: true, closes: false, summary: "the queue is exclusive to another connection" },
-  PRECONDITION_FAILED: { code: 45, definite: true, closes: false, summary: "the object exists with different properties" },
+  PRECONDITION_FAILED: { code: 45, definite: true, closes: false, summary: "the object exists with different properties (e.g. an exchange of another type)" },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorName = keyof typeof ErrorCodes;

@@ -45,6 +45,38 @@ export const limits = {
   /** Attempts before a client gives up; at the ceiling that is about a minute of trying. */
   reconnectAttemptsMax: 40,
 
+  // Broker.
+  /** Queues per broker: every queue costs a little memory and a stats row. */
+  queuesMax: 10_000,
+  /** Exchanges per broker, for the same reason. */
+  exchangesMax: 1_000,
+  /** Bindings per broker: fanout to thousands of queues is plenty for the seeds' patterns. */
+  bindingsMax: 100_000,
+  /** Messages per queue when the declare gives no maxLength: holds the 1M-message memory test with room. */
+  queueLengthDefault: 2_000_000,
+  /** Largest maxLength a declare may ask for. */
+  queueLengthMax: 10_000_000,
+  /** Consumers per broker (all connections): a lab's worker pool is far smaller. */
+  consumersMax: 10_000,
+  /** Largest prefetch a consumer may ask for; 0 means unlimited (then only TCP backpressure brakes). */
+  prefetchMax: 65_535,
+  /** Pub/sub subscriptions per connection. */
+  subscriptionsPerConnectionMax: 1_000,
+  /** Keys in the shared store. */
+  keysMax: 1_000_000,
+  /** Elements in one list or set. */
+  collectionLengthMax: 10_000_000,
+  /** Clients blocked in blpop at once. */
+  blockedClientsMax: 10_000,
+  /** Longest blpop wait; 0 in the request means this long (Redis's "forever", but bounded). */
+  blockTimeoutMsMax: 3_600_000,
+  /** Elements one lrange/lpop/smembers reply may carry, so a reply always fits in a frame. */
+  replyElementsMax: 100_000,
+  /** Bytes of queued bodies and stored values across the broker: past this, writes get LIMIT_EXCEEDED. */
+  brokerBytesMax: 2 * 1024 * MiB,
+  /** Length of queue, exchange, channel and key names (AMQP's short string). */
+  nameCharsMax: 255,
+
   // Shutdown.
   /** How long SIGINT/SIGTERM waits for outbound buffers to flush before exiting anyway. */
   shutdownGraceMs: 1_000,

@@ -147,8 +147,17 @@ export class Connection {
   /** Queue a one-way message or reply. Written at the end of this event-loop turn. */
   send(message: object): void {
     if (this.state === "closed") return;
+    this.sendEncoded(encodeBody(message));
+  }
+
+  /**
+   * Queue an already-encoded body (from encodeBody) without encoding again: fanout encodes a
+   * message once and sends the same bytes to every subscriber.
+   */
+  sendEncoded(body: Uint8Array): void {
+    if (this.state === "closed") return;
     try {
-      this.out.appendFrame(encodeBody(message));
+      this.out.appendFrame(body);
     } catch (err) {
       this.close(asPeerError(err));
       return;

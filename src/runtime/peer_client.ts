@@ -40,6 +40,8 @@ export type ClientEvents = {
   /** Reconnection attempts are exhausted, or the peer refused us for good; the client is closed. */
   "gave-up": [PeerError];
   writable: [];
+  /** A higher layer could not restore something after a reconnect (e.g. a consumer). */
+  "recovery-failed": [string, PeerError];
 };
 
 type ClientSocket = Socket<{ connection: Connection }>;
@@ -126,6 +128,12 @@ export class PeerClient extends Emitter<ClientEvents> {
     if (connection === null || !connection.isOpen) return false;
     connection.send(message);
     return true;
+  }
+
+  /** For layers on top (BrokerClient) to report what they could not restore after a reconnect. */
+  emitRecoveryError(what: string, error: PeerError): void {
+    this.log.warn("recovery-failed", { what, reason: error.name, message: error.message });
+    this.emit("recovery-failed", what, error);
   }
 
   /** Close for good: no reconnect. */
