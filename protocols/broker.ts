@@ -61,16 +61,19 @@ export interface Consume {
 }
 export interface ConsumeOk { tag: string }
 
-/** Broker → consumer, one-way. `delivery` is unique per connection; ack or nack it. */
+/**
+ * Broker → consumer, one-way. `delivery` is unique per connection; ack or nack it.
+ * `exchange` is absent for the default exchange (""); `redelivered` is absent when false.
+ */
 export interface Deliver extends MessageProps {
   op: "deliver";
   tag: string;
   delivery: number;
   queue: string;
-  exchange: string;
+  exchange?: string;
   key: string;
   body: unknown;
-  redelivered: boolean;
+  redelivered?: boolean;
 }
 
 export interface Cancel { op: "cancel"; id: number; tag: string }

@@ -89,7 +89,7 @@ def main():
     for _ in range(3):
         delivery = client.next_delivery()
         client.send({"op": "ack", "delivery": delivery["delivery"]})
-        print(f"consumed {delivery['body']} delivery={delivery['delivery']} redelivered={delivery['redelivered']}")
+        print(f"consumed {delivery['body']} delivery={delivery['delivery']} redelivered={delivery.get('redelivered', False)}")
 
     client.request("del", keys=["python-list"])
     length = client.request("rpush", key="python-list", values=["x", "y", 3])["length"]

@@ -161,7 +161,8 @@ export class Broker {
       if (queue === undefined) throw new PeerError("NOT_FOUND", `no queue "${key}" (default exchange routes by queue name)`);
       this.reserve(bytes);
       try {
-        queue.enqueue(new Message(body, "", key, props, bytes));
+        // queue.name, not `key`: the same text, but one shared string instead of a decoded copy per message.
+        queue.enqueue(new Message(body, "", queue.name, props, bytes));
       } catch (err) {
         this.bytes -= bytes;
         throw err;

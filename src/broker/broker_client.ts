@@ -54,7 +54,11 @@ export class BrokerClient {
     this.peer = peer;
     peer.handlers.on("deliver", (m) => {
       const handler = this.consumers.get(m.tag as string);
-      if (handler !== undefined) handler(m as unknown as Deliver as Delivery);
+      if (handler === undefined) return;
+      const delivery = m as unknown as Deliver;
+      delivery.exchange ??= "";
+      delivery.redelivered ??= false;
+      handler(delivery as Delivery);
     });
     peer.handlers.on("message", (m) => {
       const message = m as unknown as ChannelMessage;
@@ -139,7 +143,14 @@ export class BrokerClient {
 
   /** Fire-and-forget publish. Returns false if not connected (nothing was sent). */
   publish(exchange: string, key: string, body: unknown, props?: MessageProps): boolean {
-    return this.peer.send(props === undefined ? { op: "publish", exchange, key, body } : { op: "publish", exchange, key, body, ...props });
+    // exchange "" is the default: leave it out of the frame (one field less to encode and decode).
+    const message: Record<string, unknown> = exchange === "" ? { op: "publish", key, body } : { op: "publish", exchange, key, body };
+    if (props !== undefined) {
+      if (props.replyTo !== undefined) message.replyTo = props.replyTo;
+      if (props.correlationId !== undefined) message.correlationId = props.correlationId;
+      if (props.headers !== undefined) message.headers = props.headers;
+    }
+    return this.peer.send(message);
   }
 
   /** Publish to a queue through the default exchange. */

@@ -37,16 +37,11 @@ export class Session {
   /** Send one message to a consumer of this session. */
   deliver(consumer: Consumer, message: Message): void {
     const delivery = this.track(message, consumer.queue, consumer.autoAck ? null : consumer);
-    const frame: Deliver = {
-      op: "deliver",
-      tag: consumer.tag,
-      delivery,
-      queue: consumer.queue.name,
-      exchange: message.exchange,
-      key: message.key,
-      body: message.body,
-      redelivered: message.redelivered,
-    };
+    // Every field costs encode and decode time on both sides: `exchange` is left out when it is
+    // the default exchange (""), and `redelivered` when false.
+    const frame: Deliver = { op: "deliver", tag: consumer.tag, delivery, queue: consumer.queue.name, key: message.key, body: message.body } as Deliver;
+    if (message.exchange !== "") frame.exchange = message.exchange;
+    if (message.redelivered) frame.redelivered = true;
     if (message.props !== undefined) Object.assign(frame, message.props);
     this.connection.send(frame);
   }
