@@ -2,26 +2,26 @@
 // prefetch, acks/nacks, redelivery of a dead consumer's messages, exclusive queues, overflow and
 // confirms. Method: a real broker process, real clients; consumers that must die are processes.
 
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { Delivery } from "../../src/broker/broker_client.ts";
 import { PeerError } from "../../src/errors.ts";
-import { brokerClient, closeClients, startBroker } from "../harness/broker_fixture.ts";
-import { NodeProcess, killAll, REPO_ROOT } from "../harness/node_process.ts";
+import { brokerClient, useBroker } from "../harness/broker_fixture.ts";
+import { NodeProcess } from "../harness/node_process.ts";
 import { waitFor } from "../harness/wait_for.ts";
 
-let broker: NodeProcess;
-beforeAll(async () => {
-  broker = await startBroker();
-});
-afterEach(closeClients);
-afterAll(killAll);
+const broker = useBroker();
+
+/** A consumer process that never acks (test/fixtures/consumer.ts), started and consuming. */
+function startSilentConsumer(queue: string, prefetch: number): Promise<NodeProcess> {
+  return NodeProcess.startScript("test/fixtures/consumer.ts", [broker().address, queue, String(prefetch), "-1"], "consuming");
+}
 
 let n = 0;
 const fresh = (prefix: string): string => `${prefix}-${++n}`;
 
 describe("routing", () => {
   test("fanout reaches every one of N bound queues", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const exchange = fresh("fan");
     await c.declareExchange(exchange, "fanout");
     const queues = await Promise.all(Array.from({ length: 8 }, async () => {
@@ -34,7 +34,7 @@ describe("routing", () => {
   });
 
   test("direct routes by exact key; the default exchange routes by queue name", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const ex = fresh("direct");
     await c.declareExchange(ex, "direct");
     const red = await c.declareQueue(fresh("red"));
@@ -50,7 +50,7 @@ describe("routing", () => {
   });
 
   test("re-declaring an exchange with another type is PRECONDITION_FAILED, not a silent change", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const ex = fresh("typed");
     await c.declareExchange(ex, "fanout");
     await c.declareExchange(ex, "fanout");
@@ -62,11 +62,11 @@ describe("routing", () => {
 
 describe("work queues", () => {
   test("three consumers are served round-robin (one each in turn when all have room)", async () => {
-    const p = await brokerClient(broker);
+    const p = await brokerClient(broker());
     const q = await p.declareQueue(fresh("rr"));
     const got: string[][] = [[], [], []];
     for (let i = 0; i < 3; i++) {
-      const c = await brokerClient(broker);
+      const c = await brokerClient(broker());
       await c.consume(q, (d) => {
         got[i]!.push(String(d.body));
         c.ack(d);
@@ -79,10 +79,10 @@ describe("work queues", () => {
   });
 
   test("prefetch bounds unacked deliveries per consumer", async () => {
-    const p = await brokerClient(broker);
+    const p = await brokerClient(broker());
     const q = await p.declareQueue(fresh("pf"));
     for (let i = 0; i < 20; i++) p.sendToQueue(q, i);
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const held: Delivery[] = [];
     await c.consume(q, (d) => held.push(d), { prefetch: 5 });
     await waitFor(() => held.length === 5);
@@ -98,7 +98,7 @@ describe("work queues", () => {
   });
 
   test("nack with requeue redelivers (marked redelivered); nack without requeue drops", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const q = await c.declareQueue(fresh("nack"));
     c.sendToQueue(q, "a");
     const seen: Delivery[] = [];
@@ -116,19 +116,14 @@ describe("work queues", () => {
 
   test("a SIGKILLed consumer's unacked messages all go to another consumer; none lost", async () => {
     const q = fresh("crash");
-    const p = await brokerClient(broker);
+    const p = await brokerClient(broker());
     await p.declareQueue(q);
-    const proc = Bun.spawn([process.execPath, `${REPO_ROOT}/test/fixtures/consumer.ts`, broker.address, q, "50", "-1"], { stdout: "pipe", stderr: "inherit" });
-    let out = "";
-    void (async () => {
-      for await (const chunk of proc.stdout) out += new TextDecoder().decode(chunk);
-    })();
-    await waitFor(() => out.includes("consuming"), 10_000);
+    const consumer = await startSilentConsumer(q, 50);
     for (let i = 0; i < 40; i++) p.sendToQueue(q, `m${i}`);
-    await waitFor(() => out.split("\n").filter((l) => l.startsWith("got ")).length === 40, 5_000);
-    proc.kill("SIGKILL");
-    await proc.exited;
-    const survivor = await brokerClient(broker);
+    await waitFor(() => consumer.outputLines("got ").length === 40, 5_000);
+    consumer.kill("SIGKILL");
+    await consumer.exited;
+    const survivor = await brokerClient(broker());
     const got: Delivery[] = [];
     await survivor.consume(q, (d) => {
       got.push(d);
@@ -143,11 +138,11 @@ describe("work queues", () => {
   });
 
   test("with no failure, 2000 messages over 4 consumers are each processed exactly once", async () => {
-    const p = await brokerClient(broker);
+    const p = await brokerClient(broker());
     const q = await p.declareQueue(fresh("once"));
     const counts = new Map<string, number>();
     for (let i = 0; i < 4; i++) {
-      const c = await brokerClient(broker);
+      const c = await brokerClient(broker());
       await c.consume(q, (d) => {
         counts.set(String(d.body), (counts.get(String(d.body)) ?? 0) + 1);
         c.ack(d);
@@ -161,38 +156,27 @@ describe("work queues", () => {
 
   test("a consumer declared dead by heartbeats (SIGSTOP) has its messages redelivered", async () => {
     const q = fresh("stopped");
-    const p = await brokerClient(broker);
+    const p = await brokerClient(broker());
     await p.declareQueue(q);
-    const proc = Bun.spawn([process.execPath, `${REPO_ROOT}/test/fixtures/consumer.ts`, broker.address, q, "10", "-1"], { stdout: "pipe", stderr: "inherit" });
-    let out = "";
-    void (async () => {
-      for await (const chunk of proc.stdout) out += new TextDecoder().decode(chunk);
-    })();
-    try {
-      await waitFor(() => out.includes("consuming"), 10_000);
-      for (let i = 0; i < 10; i++) p.sendToQueue(q, `s${i}`);
-      await waitFor(() => out.split("\n").filter((l) => l.startsWith("got ")).length === 10);
-      proc.kill("SIGSTOP");
-      const survivor = await brokerClient(broker);
-      const got: Delivery[] = [];
-      await survivor.consume(q, (d) => {
-        got.push(d);
-        survivor.ack(d);
-      });
-      await waitFor(() => got.length === 10, 3_000);
-      expect(got.every((d) => d.redelivered)).toBe(true);
-    } finally {
-      proc.kill("SIGCONT");
-      proc.kill("SIGKILL");
-      await proc.exited;
-    }
+    const consumer = await startSilentConsumer(q, 10);
+    for (let i = 0; i < 10; i++) p.sendToQueue(q, `s${i}`);
+    await waitFor(() => consumer.outputLines("got ").length === 10);
+    consumer.pause();
+    const survivor = await brokerClient(broker());
+    const got: Delivery[] = [];
+    await survivor.consume(q, (d) => {
+      got.push(d);
+      survivor.ack(d);
+    });
+    await waitFor(() => got.length === 10, 3_000);
+    expect(got.every((d) => d.redelivered)).toBe(true);
   });
 });
 
 describe("queues", () => {
   test("a server-named exclusive queue disappears with its connection; others get RESOURCE_LOCKED", async () => {
-    const owner = await brokerClient(broker);
-    const other = await brokerClient(broker);
+    const owner = await brokerClient(broker());
+    const other = await brokerClient(broker());
     const q = await owner.declareQueue();
     expect(q).toMatch(/^q\.gen-/);
     const locked = await other.consume(q, () => {}).catch((e) => e);
@@ -203,7 +187,7 @@ describe("queues", () => {
   });
 
   test("overflow reject: QUEUE_FULL at maxLength; drop-oldest keeps the newest", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const rejectQ = await c.declareQueue(fresh("full"), { maxLength: 3 });
     for (let i = 0; i < 3; i++) await c.publishConfirmed("", rejectQ, i);
     const err = await c.publishConfirmed("", rejectQ, 3).catch((e) => e);
@@ -218,14 +202,14 @@ describe("queues", () => {
   });
 
   test("re-declaring a queue with other properties is PRECONDITION_FAILED", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const q = await c.declareQueue(fresh("props"), { maxLength: 10 });
     await c.declareQueue(q);
     expect((await c.declareQueue(q, { maxLength: 11 }).catch((e) => e)).name).toBe("PRECONDITION_FAILED");
   });
 
   test("a confirmed publish resolves only once queued; one to a missing queue gets NOT_FOUND", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const q = await c.declareQueue(fresh("confirm"));
     expect(await c.publishConfirmed("", q, "x")).toBe(1);
     expect((await c.stats(q)).queues[0]!.depth).toBe(1);
@@ -234,13 +218,13 @@ describe("queues", () => {
   });
 
   test("request/reply through a reply queue and correlation id (the seeds' RPC pattern)", async () => {
-    const server = await brokerClient(broker);
+    const server = await brokerClient(broker());
     const rpcQ = await server.declareQueue(fresh("rpc"));
     await server.consume(rpcQ, (d) => {
       server.sendToQueue(d.replyTo!, String(d.body).toUpperCase(), { correlationId: d.correlationId });
       server.ack(d);
     });
-    const caller = await brokerClient(broker);
+    const caller = await brokerClient(broker());
     const replyQ = await caller.declareQueue();
     const replies = new Map<string, unknown>();
     await caller.consume(replyQ, (d) => replies.set(d.correlationId!, d.body), { autoAck: true });
@@ -252,7 +236,7 @@ describe("queues", () => {
 
 describe("bad arguments keep the connection open", () => {
   test("unknown queue, ack of an unknown delivery, bad field types: typed errors, connection still works", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     expect((await c.consume("nope", () => {}).catch((e) => e)).name).toBe("NOT_FOUND");
     expect((await c.peer.request({ op: "ack", delivery: 999 }).catch((e) => e)).name).toBe("NOT_FOUND");
     expect((await c.peer.request({ op: "queue.declare", queue: 5 }).catch((e) => e)).name).toBe("BAD_ARGUMENT");
@@ -264,8 +248,8 @@ describe("bad arguments keep the connection open", () => {
   });
 
   test("an oversized publish gets FRAME_TOO_LARGE and closes only that connection", async () => {
-    const c = await brokerClient(broker, { reconnect: false });
-    const other = await brokerClient(broker);
+    const c = await brokerClient(broker(), { reconnect: false });
+    const other = await brokerClient(broker());
     const err = await c.publishConfirmed("", "x", "y".repeat(2 * 1024 * 1024)).catch((e) => e);
     expect(err).toBeInstanceOf(PeerError);
     await waitFor(() => !c.peer.isReady);

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import type { MemberEvent } from "../../protocols/broker.ts";
 import { MEMBERS_CHANNEL } from "../../protocols/broker.ts";
 import { brokerClient, closeClients, startBroker } from "../harness/broker_fixture.ts";
-import { NodeProcess, killAll, REPO_ROOT } from "../harness/node_process.ts";
+import { NodeProcess, killAll } from "../harness/node_process.ts";
 import { waitFor } from "../harness/wait_for.ts";
 
 const HEARTBEAT_MS = 200;
@@ -60,23 +60,18 @@ describe("membership", () => {
     const watcher = await brokerClient(broker);
     const events: MemberEvent[] = [];
     await watcher.subscribe(MEMBERS_CHANNEL, (body) => events.push(body as MemberEvent));
-    const proc = Bun.spawn([process.execPath, `${REPO_ROOT}/test/fixtures/hold_client.ts`, broker.address, String(HEARTBEAT_MS)], { stdout: "pipe", stderr: "ignore" });
-    try {
-      await waitFor(() => events.some((e) => e.event === "join" && e.node === `hold-${proc.pid}`), 10_000);
-      await Bun.sleep(HEARTBEAT_MS);
-      const stoppedAt = Date.now();
-      proc.kill("SIGSTOP");
-      const leave = await waitFor(() => events.find((e) => e.event === "leave" && e.node === `hold-${proc.pid}`), 3_000);
-      const detectionMs = Date.now() - stoppedAt;
-      expect(leave.reason).toBe("dead");
-      expect(leave.role).toBe("client");
-      expect(detectionMs).toBeLessThanOrEqual(HEARTBEAT_MS * 3 + HEARTBEAT_MS / 2 + 400);
-      expect((await watcher.members()).some((m) => m.node === `hold-${proc.pid}`)).toBe(false);
-    } finally {
-      proc.kill("SIGCONT");
-      proc.kill("SIGKILL");
-      await proc.exited;
-    }
+    const holder = await NodeProcess.startScript("test/fixtures/hold_client.ts", [broker.address, String(HEARTBEAT_MS)], "ready");
+    const node = `hold-${holder.pid}`;
+    await waitFor(() => events.some((e) => e.event === "join" && e.node === node), 10_000);
+    await Bun.sleep(HEARTBEAT_MS);
+    const stoppedAt = Date.now();
+    holder.pause();
+    const leave = await waitFor(() => events.find((e) => e.event === "leave" && e.node === node), 3_000);
+    const detectionMs = Date.now() - stoppedAt;
+    expect(leave.reason).toBe("dead");
+    expect(leave.role).toBe("client");
+    expect(detectionMs).toBeLessThanOrEqual(HEARTBEAT_MS * 3 + HEARTBEAT_MS / 2 + 400);
+    expect((await watcher.members()).some((m) => m.node === node)).toBe(false);
   });
 
   test(`an orderly close leaves with reason "closed"`, async () => {

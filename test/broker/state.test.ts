@@ -2,23 +2,17 @@
 // blocking pop with timeout, sets) and using a key as the wrong type is WRONG_TYPE. Method: a real
 // broker process and real clients.
 
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { brokerClient, closeClients, startBroker } from "../harness/broker_fixture.ts";
-import { NodeProcess, killAll } from "../harness/node_process.ts";
+import { describe, expect, test } from "bun:test";
+import { brokerClient, useBroker } from "../harness/broker_fixture.ts";
 
-let broker: NodeProcess;
-beforeAll(async () => {
-  broker = await startBroker();
-});
-afterEach(closeClients);
-afterAll(killAll);
+const broker = useBroker();
 
 let n = 0;
 const key = (p: string): string => `${p}-${++n}`;
 
 describe("values", () => {
   test("get/set/del, binary and structured values round-trip", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const k = key("v");
     expect(await c.get(k)).toBeNull();
     await c.set(k, "hello");
@@ -32,7 +26,7 @@ describe("values", () => {
   });
 
   test("set with ttlMs expires", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const k = key("ttl");
     await c.set(k, 1, 100);
     expect(await c.get(k)).toBe(1);
@@ -41,7 +35,7 @@ describe("values", () => {
   });
 
   test("incr counts from 0, by any step; a non-integer value is BAD_ARGUMENT", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const k = key("n");
     expect(await c.incr(k)).toBe(1);
     expect(await c.incr(k, 10)).toBe(11);
@@ -55,7 +49,7 @@ describe("values", () => {
 
   test("concurrent incr from 5 clients loses no update", async () => {
     const k = key("race");
-    const clients = await Promise.all(Array.from({ length: 5 }, () => brokerClient(broker)));
+    const clients = await Promise.all(Array.from({ length: 5 }, () => brokerClient(broker())));
     await Promise.all(clients.flatMap((c) => Array.from({ length: 200 }, () => c.incr(k))));
     expect(await clients[0]!.get(k)).toBe(1000);
   });
@@ -63,7 +57,7 @@ describe("values", () => {
 
 describe("lists", () => {
   test("rpush/lpush/lpop/rpop (with count)/lrange/llen", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const k = key("l");
     expect(await c.rpush(k, "b", "c")).toBe(2);
     expect(await c.lpush(k, "a")).toBe(3);
@@ -81,8 +75,8 @@ describe("lists", () => {
   });
 
   test("blpop returns at once when an element is there, waits for a push, and times out with null", async () => {
-    const c = await brokerClient(broker);
-    const other = await brokerClient(broker);
+    const c = await brokerClient(broker());
+    const other = await brokerClient(broker());
     const k = key("bl");
     await c.rpush(k, "ready");
     expect(await c.blpop(k, 1000)).toEqual({ key: k, value: "ready" });
@@ -99,9 +93,9 @@ describe("lists", () => {
   });
 
   test("two blocked clients are served in arrival order", async () => {
-    const a = await brokerClient(broker);
-    const b = await brokerClient(broker);
-    const pusher = await brokerClient(broker);
+    const a = await brokerClient(broker());
+    const b = await brokerClient(broker());
+    const pusher = await brokerClient(broker());
     const k = key("fifo");
     const first = a.blpop(k, 5_000);
     await Bun.sleep(30);
@@ -113,8 +107,8 @@ describe("lists", () => {
   });
 
   test("a blocked client that disconnects does not swallow a later push", async () => {
-    const gone = await brokerClient(broker, { reconnect: false });
-    const c = await brokerClient(broker);
+    const gone = await brokerClient(broker(), { reconnect: false });
+    const c = await brokerClient(broker());
     const k = key("gone");
     void gone.blpop(k, 5_000).catch(() => {});
     await Bun.sleep(30);
@@ -127,7 +121,7 @@ describe("lists", () => {
 
 describe("sets", () => {
   test("sadd/srem/smembers/srandmember", async () => {
-    const c = await brokerClient(broker);
+    const c = await brokerClient(broker());
     const k = key("set");
     expect(await c.sadd(k, "a", "b", "c", "a")).toBe(3);
     expect(await c.sadd(k, "c", "d")).toBe(1);
@@ -144,7 +138,7 @@ describe("sets", () => {
 });
 
 test("using a key as the wrong type is WRONG_TYPE, like Redis", async () => {
-  const c = await brokerClient(broker);
+  const c = await brokerClient(broker());
   const k = key("typed");
   await c.rpush(k, 1);
   for (const call of [() => c.get(k), () => c.sadd(k, "x"), () => c.incr(k), () => c.smembers(k)]) {

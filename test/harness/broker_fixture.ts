@@ -1,7 +1,8 @@
 // Start a broker process and connect BrokerClients to it, for broker tests.
 
+import { afterAll, afterEach, beforeAll } from "bun:test";
 import { BrokerClient, type BrokerClientOptions } from "../../src/broker/broker_client.ts";
-import { NodeProcess } from "./node_process.ts";
+import { killAll, NodeProcess } from "./node_process.ts";
 
 const clients: BrokerClient[] = [];
 
@@ -17,4 +18,18 @@ export async function brokerClient(node: NodeProcess, options: BrokerClientOptio
 
 export async function closeClients(): Promise<void> {
   await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
+}
+
+/**
+ * One broker process for a whole test file: started before the first test, clients closed after
+ * each, every process killed at the end. Returns a getter for the broker.
+ */
+export function useBroker(extra: string[] = []): () => NodeProcess {
+  let broker: NodeProcess | null = null;
+  beforeAll(async () => {
+    broker = await startBroker(extra);
+  });
+  afterEach(closeClients);
+  afterAll(killAll);
+  return () => broker!;
 }

@@ -15,6 +15,8 @@ const live = new Set<NodeProcess>();
 export interface StartOptions {
   /** Run this executable instead of `bun bin/node.ts` (the compiled binary). */
   binary?: string;
+  /** Run this script with bun instead of the node entry point (test fixtures), path from the repo root. */
+  script?: string;
   /** Wait for the listening line (default: true when the args contain --listen or a serving role). */
   waitListening?: boolean;
   env?: Record<string, string>;
@@ -44,7 +46,7 @@ export class NodeProcess {
 
   /** Spawn `./node <args>`; resolves once it printed its listening line (or at once if not waiting). */
   static async start(args: string[], options: StartOptions = {}): Promise<NodeProcess> {
-    const cmd = options.binary ? [options.binary, ...args] : [process.execPath, ENTRY, ...args];
+    const cmd = options.binary ? [options.binary, ...args] : [process.execPath, options.script ? resolve(REPO_ROOT, options.script) : ENTRY, ...args];
     const proc = Bun.spawn(cmd, {
       stdin: "ignore",
       stdout: "pipe",
@@ -103,6 +105,26 @@ export class NodeProcess {
         if (attempt >= 20) throw err;
         await Bun.sleep(100);
       }
+    }
+  }
+
+  /** Start a fixture script (test/fixtures/...) as a tracked process; `waitLine` is awaited on stdout. */
+  static async startScript(script: string, args: string[], waitLine?: string): Promise<NodeProcess> {
+    const node = await NodeProcess.start(args, { script, waitListening: false });
+    if (waitLine !== undefined) await node.waitForOutput(waitLine, 10_000);
+    return node;
+  }
+
+  /** Lines of stdout that start with `prefix`. */
+  outputLines(prefix: string): string[] {
+    return this.stdoutText.split("\n").filter((line) => line.startsWith(prefix));
+  }
+
+  async waitForOutput(text: string, timeoutMs = 5_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.stdoutText.includes(text)) {
+      if (!this.isRunning || Date.now() > deadline) throw new Error(`"${text}" not seen on stdout of ${this.args.join(" ")}; stderr:\n${this.stderrText.slice(-2000)}`);
+      await Bun.sleep(10);
     }
   }
 

@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, test } from "bun:test";
 import { PeerError } from "../../src/errors.ts";
-import { NodeProcess, killAll, REPO_ROOT } from "../harness/node_process.ts";
+import { NodeProcess, killAll } from "../harness/node_process.ts";
 import { connectClient } from "../harness/test_client.ts";
 import { waitFor } from "../harness/wait_for.ts";
 
@@ -62,21 +62,15 @@ describe("heartbeats", () => {
 
   test("the node declares a SIGSTOPped client process dead within the bound and logs it", async () => {
     const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0", "--heartbeat-ms", String(HEARTBEAT_MS)]);
-    const proc = Bun.spawn([process.execPath, `${REPO_ROOT}/test/fixtures/hold_client.ts`, node.address, String(HEARTBEAT_MS)], { stdout: "pipe", stderr: "pipe" });
-    try {
-      await node.waitForLog(/peer-ready peer=hold-/);
-      await Bun.sleep(HEARTBEAT_MS * 2);
-      const stoppedAt = Date.now();
-      proc.kill("SIGSTOP");
-      await node.waitForLog(/peer-dead peer=hold-/, DEATH_BOUND_MS + 2_000);
-      const detectionMs = Date.now() - stoppedAt;
-      console.log(`node detected paused client after ~${detectionMs} ms (bound ${DEATH_BOUND_MS})`);
-      expect(detectionMs).toBeLessThanOrEqual(DEATH_BOUND_MS + 50);
-    } finally {
-      proc.kill("SIGCONT");
-      proc.kill("SIGKILL");
-      await proc.exited;
-    }
+    const holder = await NodeProcess.startScript("test/fixtures/hold_client.ts", [node.address, String(HEARTBEAT_MS)], "ready");
+    await node.waitForLog(/peer-ready peer=hold-/);
+    await Bun.sleep(HEARTBEAT_MS * 2);
+    const stoppedAt = Date.now();
+    holder.pause();
+    await node.waitForLog(/peer-dead peer=hold-/, DEATH_BOUND_MS + 2_000);
+    const detectionMs = Date.now() - stoppedAt;
+    console.log(`node detected paused client after ~${detectionMs} ms (bound ${DEATH_BOUND_MS})`);
+    expect(detectionMs).toBeLessThanOrEqual(DEATH_BOUND_MS + 50);
   });
 
   test("default heartbeats detect a dead peer within 2 s", async () => {
