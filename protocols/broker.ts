@@ -76,6 +76,32 @@ export interface Deliver extends MessageProps {
   redelivered?: boolean;
 }
 
+/**
+ * Several deliveries to one consumer in one frame (the broker sends these when it has more than one
+ * message for a consumer in one turn). Each entry is positional, trailing absent fields left out,
+ * absent fields in the middle nil: [delivery, key, body, redelivered, replyTo, correlationId, headers, exchange].
+ */
+export type BatchedDelivery = [number, string, unknown, (boolean | null)?, (string | null)?, (string | null)?, (Record<string, unknown> | null)?, (string | null)?];
+export interface DeliverBatch {
+  op: "deliver.batch";
+  tag: string;
+  queue: string;
+  messages: BatchedDelivery[];
+}
+
+/**
+ * Several publishes in one frame: [exchange, key, body, replyTo, correlationId, headers], trailing
+ * absent fields left out. One-way (failures come back as one error without `re`), or a request
+ * answered {routed, failed}.
+ */
+export type BatchedPublish = [string, string, unknown, (string | null)?, (string | null)?, (Record<string, unknown> | null)?];
+export interface PublishBatch {
+  op: "publish.batch";
+  id?: number;
+  messages: BatchedPublish[];
+}
+export interface PublishBatchOk { routed: number; failed: number; firstError?: { name: string; message: string } }
+
 export interface Cancel { op: "cancel"; id: number; tag: string }
 
 /** Ack one delivery or several; one-way or request. Unknown delivery: NOT_FOUND. */

@@ -74,6 +74,10 @@ export const limits = {
   replyElementsMax: 100_000,
   /** Bytes of queued bodies and stored values across the broker: past this, writes get LIMIT_EXCEEDED. */
   brokerBytesMax: 2 * 1024 * MiB,
+  /** Messages per deliver.batch / publish.batch frame: amortizes per-frame cost, keeps frames well under 1 MiB. */
+  batchMessagesMax: 256,
+  /** Body bytes per batch frame; a larger message travels alone. */
+  batchBytesMax: 256 * KiB,
   /** Length of queue, exchange, channel and key names (AMQP's short string). */
   nameCharsMax: 255,
 

@@ -65,14 +65,32 @@ class Client:
                 self.inbox.append(frame)
 
     def next_delivery(self):
+        """The next delivery, from a single `deliver` frame or unpacked from a `deliver.batch`."""
         while True:
-            if self.inbox:
-                return self.inbox.pop(0)
+            while self.inbox:
+                frame = self.inbox.pop(0)
+                if frame["op"] == "deliver":
+                    return frame
+                if frame["op"] == "deliver.batch":
+                    expanded = [expand(frame, entry) for entry in frame["messages"]]
+                    self.inbox[0:0] = expanded
             frame = self.read_frame()
-            if frame["op"] == "deliver":
-                return frame
             if frame["op"] == "ping" and "id" in frame:
                 self.send({"op": "ok", "re": frame["id"]})
+            else:
+                self.inbox.append(frame)
+
+
+BATCH_FIELDS = ["delivery", "key", "body", "redelivered", "replyTo", "correlationId", "headers", "exchange"]
+
+
+def expand(batch, entry):
+    """One positional deliver.batch entry as a deliver frame (absent fields left out)."""
+    frame = {"op": "deliver", "tag": batch["tag"], "queue": batch["queue"]}
+    for name, value in zip(BATCH_FIELDS, entry):
+        if value is not None:
+            frame[name] = value
+    return frame
 
 
 def main():

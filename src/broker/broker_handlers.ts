@@ -16,6 +16,10 @@ const DELIVERIES_PER_ACK_MAX = 65_536;
 
 export function registerBrokerHandlers(broker: Broker, handlers: HandlerTable): void {
   const session = (c: Connection) => broker.session(c);
+  const publishEntry = (entry: unknown): number => {
+    const { exchange, key, body, props } = batchedEntry(entry);
+    return broker.publish(exchange, key, body, props, sizeOf(body) + MESSAGE_OVERHEAD_BYTES);
+  };
 
   handlers
     .on("exchange.declare", (m) => {
@@ -45,6 +49,23 @@ export function registerBrokerHandlers(broker: Broker, handlers: HandlerTable): 
       const body = value(m, "body");
       const routed = broker.publish(optStr(m, "exchange", "")!, str(m, "key"), body, messageProps(m), sizeOf(body) + MESSAGE_OVERHEAD_BYTES);
       return m.id === undefined ? undefined : { routed };
+    })
+    .on("publish.batch", (m, c) => {
+      const entries = array(m, "messages", limits.batchMessagesMax);
+      let routed = 0;
+      let failed = 0;
+      let firstError: PeerError | null = null;
+      for (const entry of entries) {
+        try {
+          routed += publishEntry(entry);
+        } catch (err) {
+          failed++;
+          firstError ??= err instanceof PeerError ? err : new PeerError("INTERNAL", String(err));
+        }
+      }
+      if (m.id !== undefined) return firstError ? { routed, failed, firstError: { name: firstError.name, message: firstError.message } } : { routed, failed };
+      if (firstError !== null) c.send(new PeerError(firstError.name === "UNKNOWN" ? "INTERNAL" : firstError.name, `${failed} of ${entries.length} batched publishes failed; first: ${firstError.message}`).toWire());
+      return undefined;
     })
     .on("consume", (m, c) => {
       const s = session(c);
@@ -163,6 +184,19 @@ function members(m: Envelope): Array<string | number> {
   const list = array(m, "members", limits.replyElementsMax);
   if (list.some((v) => typeof v !== "string" && typeof v !== "number")) throw new PeerError("BAD_ARGUMENT", `set members must be strings or numbers`);
   return list as Array<string | number>;
+}
+
+/** One [exchange, key, body, replyTo?, correlationId?, headers?] of a publish.batch. */
+function batchedEntry(entry: unknown): { exchange: string; key: string; body: unknown; props: MessageProps | undefined } {
+  if (!Array.isArray(entry) || entry.length < 3 || entry.length > 6) throw new PeerError("BAD_ARGUMENT", "a publish.batch entry must be [exchange, key, body, replyTo?, correlationId?, headers?]");
+  const [exchange, key, body, replyTo, correlationId, headers] = entry as unknown[];
+  if (typeof exchange !== "string" || typeof key !== "string" || key.length > limits.nameCharsMax) throw new PeerError("BAD_ARGUMENT", "a publish.batch entry needs string exchange and key");
+  if (body === null || body === undefined) throw new PeerError("BAD_ARGUMENT", "a publish.batch entry needs a body");
+  let props: MessageProps | undefined;
+  if (replyTo != null || correlationId != null || headers != null) {
+    props = messageProps({ op: "publish", replyTo: replyTo ?? undefined, correlationId: correlationId ?? undefined, headers: headers ?? undefined });
+  }
+  return { exchange, key, body, props };
 }
 
 /** Props that travel with a message: only the documented ones, validated. */

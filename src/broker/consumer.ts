@@ -17,6 +17,6 @@ export class Consumer {
 
   /** May this consumer take another message now? Prefetch window open and the socket not congested. */
   get ready(): boolean {
-    return (this.prefetch === 0 || this.unacked < this.prefetch) && !this.session.connection.congested;
+    return (this.prefetch === 0 || this.unacked < this.prefetch) && !this.session.congested;
   }
 }

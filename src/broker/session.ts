@@ -1,9 +1,14 @@
 // The broker's state for one client connection: its consumers, the deliveries it has not acked,
 // its exclusive queues and its subscriptions. When the connection closes (or is declared dead by
 // heartbeats) every unacked message goes back to its queue, marked redelivered.
+//
+// Deliveries made in one turn are gathered per consumer and sent as one deliver.batch frame
+// (bounded by batchMessagesMax / batchBytesMax): per-frame encode and decode was the broker's
+// main cost in profiles.
 
-import type { Deliver } from "../../protocols/broker.ts";
+import type { BatchedDelivery, Deliver, DeliverBatch } from "../../protocols/broker.ts";
 import { PeerError } from "../errors.ts";
+import { limits } from "../limits.ts";
 import type { Connection } from "../runtime/connection.ts";
 import type { Consumer } from "./consumer.ts";
 import type { Message } from "./message.ts";
@@ -15,6 +20,11 @@ interface Unacked {
   consumer: Consumer | null;
 }
 
+interface Outgoing {
+  entries: BatchedDelivery[];
+  bytes: number;
+}
+
 export class Session {
   readonly consumers = new Map<string, Consumer>();
   readonly exclusiveQueues = new Set<Queue>();
@@ -23,6 +33,9 @@ export class Session {
   readonly onClose: Array<() => void> = [];
   private readonly unacked = new Map<number, Unacked>();
   private nextDelivery = 1;
+  private readonly outbox = new Map<Consumer, Outgoing>();
+  private outboxBytes = 0;
+  private flushScheduled = false;
 
   constructor(
     readonly connection: Connection,
@@ -34,15 +47,51 @@ export class Session {
     return this.unacked.size;
   }
 
-  /** Send one message to a consumer of this session. */
+  /** Deliveries gathered plus bytes queued on the socket are past the high-water mark. */
+  get congested(): boolean {
+    return this.connection.congested || this.outboxBytes > limits.outboundBytesHighWater;
+  }
+
+  /** Hand one message to a consumer of this session; it goes out at the end of the turn. */
   deliver(consumer: Consumer, message: Message): void {
     const delivery = this.track(message, consumer.queue, consumer.autoAck ? null : consumer);
-    // Every field costs encode and decode time on both sides: `exchange` is left out when it is
-    // the default exchange (""), and `redelivered` when false.
-    const frame: Deliver = { op: "deliver", tag: consumer.tag, delivery, queue: consumer.queue.name, key: message.key, body: message.body } as Deliver;
-    if (message.exchange !== "") frame.exchange = message.exchange;
-    if (message.redelivered) frame.redelivered = true;
-    if (message.props !== undefined) Object.assign(frame, message.props);
+    let out = this.outbox.get(consumer);
+    if (out !== undefined && (out.entries.length >= limits.batchMessagesMax || out.bytes + message.bytes > limits.batchBytesMax)) {
+      this.sendBatch(consumer, out);
+      out = undefined;
+    }
+    if (out === undefined) {
+      out = { entries: [], bytes: 0 };
+      this.outbox.set(consumer, out);
+    }
+    out.entries.push(toEntry(delivery, message));
+    out.bytes += message.bytes;
+    this.outboxBytes += message.bytes;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flushDeliveries());
+    }
+  }
+
+  private flushDeliveries(): void {
+    this.flushScheduled = false;
+    for (const [consumer, out] of this.outbox) {
+      this.sendBatch(consumer, out);
+      // The gathered bytes may have held this consumer back; the socket's own high-water mark
+      // (and its writable event) decides from here.
+      if (consumer.queue.messages.length > 0) consumer.queue.scheduleDispatch();
+    }
+  }
+
+  private sendBatch(consumer: Consumer, out: Outgoing): void {
+    this.outbox.delete(consumer);
+    this.outboxBytes -= out.bytes;
+    if (out.entries.length === 0) return;
+    if (out.entries.length === 1) {
+      this.connection.send(toDeliver(consumer, out.entries[0]!));
+      return;
+    }
+    const frame: DeliverBatch = { op: "deliver.batch", tag: consumer.tag, queue: consumer.queue.name, messages: out.entries };
     this.connection.send(frame);
   }
 
@@ -99,8 +148,10 @@ export class Session {
     if (missing > 0) throw unknownDeliveries(missing, deliveries);
   }
 
-  /** Everything unacked goes back to its queue; consumers are removed. Called on close. */
+  /** Everything unacked goes back to its queue. Called on close. */
   requeueAll(): number {
+    this.outbox.clear();
+    this.outboxBytes = 0;
     const byQueue = new Map<Queue, Message[]>();
     for (const entry of this.unacked.values()) {
       entry.queue.unacked--;
@@ -131,6 +182,34 @@ export class Session {
     }
     return entry;
   }
+}
+
+/** [delivery, key, body, redelivered, replyTo, correlationId, headers, exchange], trailing absences trimmed. */
+function toEntry(delivery: number, message: Message): BatchedDelivery {
+  const entry: BatchedDelivery = [delivery, message.key, message.body];
+  const props = message.props;
+  const tail: unknown[] = [
+    message.redelivered ? true : null,
+    props?.replyTo ?? null,
+    props?.correlationId ?? null,
+    props?.headers ?? null,
+    message.exchange === "" ? null : message.exchange,
+  ];
+  let last = tail.length - 1;
+  while (last >= 0 && tail[last] === null) last--;
+  for (let i = 0; i <= last; i++) (entry as unknown[]).push(tail[i]);
+  return entry;
+}
+
+/** A single delivery as a plain deliver frame; absent fields are left out. */
+function toDeliver(consumer: Consumer, entry: BatchedDelivery): Deliver {
+  const frame = { op: "deliver", tag: consumer.tag, delivery: entry[0], queue: consumer.queue.name, key: entry[1], body: entry[2] } as Deliver;
+  if (entry[3]) frame.redelivered = true;
+  if (entry[4] != null) frame.replyTo = entry[4];
+  if (entry[5] != null) frame.correlationId = entry[5];
+  if (entry[6] != null) frame.headers = entry[6];
+  if (entry[7] != null) frame.exchange = entry[7];
+  return frame;
 }
 
 function unknownDeliveries(missing: number, deliveries: readonly number[]): PeerError {
