@@ -81,6 +81,12 @@ export const limits = {
   /** Length of queue, exchange, channel and key names (AMQP's short string). */
   nameCharsMax: 255,
 
+  // Mutual exclusion.
+  /** Slaves in one round: every grant reaches every slave's queue, so N² deliveries; 1000² is a second's work. */
+  mutexSlavesMax: 1_000,
+  /** How long a leader that hosts the broker waits for slaves to read "done" and leave before exiting. */
+  mutexLingerMs: 5_000,
+
   // Shutdown.
   /** How long SIGINT/SIGTERM waits for outbound buffers to flush before exiting anyway. */
   shutdownGraceMs: 1_000,

@@ -6,6 +6,7 @@ import { limits } from "../limits.ts";
 import { LOG_LEVELS, type LogLevel } from "../runtime/log.ts";
 import { makeNodeConfig } from "../runtime/node_config.ts";
 import { StartupError } from "../runtime/serve.ts";
+import { BROKER_PORT_DEFAULT, hostBroker } from "../broker/broker_role.ts";
 import { parseAddress } from "./address.ts";
 import { Flags, parseArgs, type FlagSpec } from "./args.ts";
 import type { RoleSpec } from "./role.ts";
@@ -25,6 +26,7 @@ const commonFlags: FlagSpec[] = [
   { name: "token", type: "string", valueName: "secret", help: "shared secret every hello must carry" },
   { name: "heartbeat-ms", type: "int", valueName: "N", min: limits.heartbeatMsMin, max: limits.heartbeatMsMax, help: `heartbeat interval; a peer silent for ${limits.missedHeartbeatsMax} intervals is dead (default ${limits.heartbeatMs})` },
   { name: "frame-bytes-max", type: "int", valueName: "N", min: 64, max: limits.frameBytesCeiling, help: `largest frame body accepted (default ${limits.frameBytesMax})` },
+  { name: "embed-broker", type: "boolean", help: "host the broker in this process on --listen (default 127.0.0.1:4800) and use it" },
   { name: "log-level", type: "string", valueName: "level", help: `one of ${LOG_LEVELS.join(", ")} (default info)` },
   { name: "help", type: "boolean", help: "print this help" },
   { name: "version", type: "boolean", help: "print the version" },
@@ -79,18 +81,36 @@ async function runRole(role: RoleSpec, flags: Flags): Promise<number> {
   const listenText = flags.string("listen");
   const connectText = flags.string("connect");
   const connect = connectText === undefined ? null : parseAddress(connectText, "--connect");
-  if (role.needsConnect && connect === null) throw new UsageError(`--role ${role.name} needs --connect host:port`);
+  const embed = flags.bool("embed-broker");
+  if (embed && !role.embedsBroker) throw new UsageError(`--role ${role.name} does not take --embed-broker`);
+  if (embed && connect !== null) throw new UsageError("--embed-broker and --connect exclude each other: the embedded broker is the one used");
+  if (role.needsConnect && connect === null && !embed) {
+    throw new UsageError(`--role ${role.name} needs --connect host:port${role.embedsBroker ? " or --embed-broker" : ""}`);
+  }
+  const listenDefault = embed ? { host: "127.0.0.1", port: BROKER_PORT_DEFAULT } : role.defaultListen;
   const config = makeNodeConfig({
     role: role.name,
     id: flags.string("id"),
-    listen: listenText === undefined ? role.defaultListen : parseAddress(listenText, "--listen"),
+    listen: listenText === undefined ? listenDefault : parseAddress(listenText, "--listen"),
     connect,
     token: flags.string("token"),
     heartbeatMs: flags.int("heartbeat-ms", limits.heartbeatMs),
     frameBytesMax: flags.int("frame-bytes-max", limits.frameBytesMax),
     logLevel,
   });
-  const running = await role.start(config, flags);
+  // The embedded broker is the same broker a `--role broker` node runs; the role reaches it over
+  // loopback like any other client, so nothing differs between the two set-ups.
+  const embedded = embed ? hostBroker(config) : null;
+  if (embedded !== null) config.connect = { host: embedded.server.host, port: embedded.server.port };
+  const started = await role.start(config, flags);
+  const running = embedded === null ? started : {
+    done: started.done,
+    stop: async () => {
+      await started.stop();
+      embedded.broker.stop();
+      await embedded.server.stop();
+    },
+  };
   const stopped = new Promise<number>((resolve) => {
     const onSignal = (signal: string): void => {
       config.log.info("stopping", { signal });

@@ -19,8 +19,10 @@ export interface RoleSpec {
   flags: FlagSpec[];
   /** Listen address when --listen is not given; null: the role does not listen unless asked. */
   defaultListen: Address | null;
-  /** Whether --connect is required. */
+  /** Whether --connect is required (--embed-broker satisfies it for roles that embed a broker). */
   needsConnect: boolean;
+  /** Whether the role accepts --embed-broker: host the broker in this process and connect to it. */
+  embedsBroker?: boolean;
   start(config: NodeConfig, flags: Flags): Promise<RunningRole>;
 }
 

@@ -1,0 +1,65 @@
+// `./node --role leader --slaves N [--embed-broker | --connect broker]`: waits for N slaves, then
+// grants one requester at a time at random until every live slave has written once. It writes
+// nothing itself and returns nothing.
+
+
+import { limits } from "../limits.ts";
+import type { RoleSpec } from "../cli/role.ts";
+import { crashNow, failpoint } from "../failpoints.ts";
+import { UsageError } from "../cli/usage_error.ts";
+import { Leadership } from "./leadership.ts";
+import { joinRound, type Participant } from "./participant.ts";
+import { ROUND_DEFAULT } from "./slave_role.ts";
+
+export const leaderRole: RoleSpec = {
+  name: "leader",
+  summary: "mutual exclusion: grants N slaves, one at a time at random, the right to append to a shared list",
+  flags: [
+    { name: "slaves", type: "int", valueName: "N", min: 1, max: limits.mutexSlavesMax, help: `slaves to wait for (1..${limits.mutexSlavesMax})` },
+    { name: "round", type: "string", valueName: "name", help: `name of the round (default ${ROUND_DEFAULT})` },
+  ],
+  defaultListen: null,
+  needsConnect: true,
+  embedsBroker: true,
+  async start(config, flags) {
+    if (!flags.has("slaves")) throw new UsageError("--role leader needs --slaves N");
+    const expected = flags.int("slaves", 1);
+    const round = flags.string("round") ?? ROUND_DEFAULT;
+    let finish!: (code: number) => void;
+    const done = new Promise<number>((resolve) => (finish = resolve));
+    let leadership!: Leadership;
+    let p!: Participant;
+    p = await joinRound(config, round, (message) => {
+      leadership.onApplied(message);
+      if (message.type === "done") {
+        config.log.info("round-done", { written: p.state.list.length, slaves: p.state.slaves.length });
+        void lingerThenExit();
+      }
+    });
+    const crashAfter = failpoint("leader-crash-after-grants");
+    leadership = new Leadership({
+      client: p.client, round, self: config.id, state: p.state, live: p.live, log: config.log, expected,
+      // Let the grant reach the broker first, so the slaves really are mid-round.
+      onGrant: (grants) => crashAfter !== undefined && grants >= Number(crashAfter) && setTimeout(crashNow, 5),
+    });
+    p.live.onLeave((event) => leadership.onLeave(event.node));
+    await leadership.begin(false);
+    config.log.info("waiting-for-slaves", { expected, round });
+
+    /** With the broker in this process, slaves must read "done" before it goes away. */
+    async function lingerThenExit(): Promise<void> {
+      const deadline = Date.now() + limits.mutexLingerMs;
+      while (p.live.slaves.size > 0 && Date.now() < deadline) await Bun.sleep(20);
+      await p.client.close();
+      finish(0);
+    }
+    void p.brokerLost.then((why) => {
+      if (p.state.done) return;
+      process.stderr.write(`peer-node: leader ${config.id}: ${why}; exiting\n`);
+      finish(3);
+    });
+    return { done, stop: () => p.client.close() };
+  },
+};
+
+

@@ -1,0 +1,52 @@
+// What the leader and every slave share: a connection to the broker, an exclusive queue bound to
+// the round's fanout (the total order), the RoundState built from it, and live membership.
+
+import type { FanoutMessage } from "../../protocols/mutex.ts";
+import { MUTEX_FANOUT, MUTEX_REQUESTS } from "../../protocols/mutex.ts";
+import { BrokerClient } from "../broker/broker_client.ts";
+import { formatAddress } from "../cli/address.ts";
+import type { NodeConfig } from "../runtime/node_config.ts";
+import { LiveMembers } from "./live_slaves.ts";
+import { RoundState } from "./round_state.ts";
+
+export interface Participant {
+  client: BrokerClient;
+  state: RoundState;
+  live: LiveMembers;
+  /** Resolves with an exit code and message when the broker is lost. */
+  brokerLost: Promise<string>;
+}
+
+/** Connect and bind to the round. `onMessage` sees each fanout message after it was applied. */
+export async function joinRound(
+  config: NodeConfig,
+  round: string,
+  onMessage: (message: FanoutMessage, change: ReturnType<RoundState["apply"]>) => void,
+): Promise<Participant> {
+  const address = formatAddress(config.connect!);
+  const client = await BrokerClient.connect(address, {
+    id: config.id,
+    role: config.role,
+    token: config.token,
+    heartbeatMs: config.heartbeatMs,
+    reconnect: false,
+    log: config.log,
+  }).catch((err: Error) => {
+    throw new Error(`cannot reach the broker at ${address}: ${err.message}`);
+  });
+  const brokerLost = new Promise<string>((resolve) => {
+    client.peer.on("disconnected", (reason) => resolve(`lost the broker at ${address} (${reason?.name ?? "closed"})`));
+    client.peer.on("gave-up", (err) => resolve(`lost the broker at ${address}: ${err.message}`));
+  });
+  const state = new RoundState();
+  await client.declareExchange(MUTEX_FANOUT(round), "fanout");
+  await client.declareQueue(MUTEX_REQUESTS(round));
+  const mine = await client.declareQueue();
+  await client.bindQueue(mine, MUTEX_FANOUT(round));
+  await client.consume(mine, (d) => {
+    const message = d.body as FanoutMessage;
+    onMessage(message, state.apply(message));
+  }, { autoAck: true });
+  const live = await LiveMembers.track(client);
+  return { client, state, live, brokerLost };
+}
