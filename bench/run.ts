@@ -1,7 +1,11 @@
 // `npm run bench`: every benchmark of peer-node, in one run so ratios are measured side by side.
-// Sections: wire (decoder micro-bench) and broker (vs Redis, NATS, RabbitMQ when reachable).
-// `npm run bench -- wire` or `-- broker` runs one section; `--quick` uses fewer messages.
+// Sections: wire (decoder micro-bench), broker (vs Redis, NATS, RabbitMQ when reachable), mutex.
+// `npm run bench -- wire` (or broker, mutex) runs one section; `--quick` uses fewer messages.
 
+import { resolve } from "node:path";
+import { Progress } from "../src/cli/progress.ts";
+import { killAll } from "../src/launcher/local_process.ts";
+import { runMutex } from "../src/mutex/run_mutex_command.ts";
 import { runBrokerBench } from "./broker_bench.ts";
 import { writeBarChart } from "./plot.ts";
 import { runWireBench } from "./wire_bench.ts";
@@ -40,4 +44,21 @@ if (wants("broker")) {
   const w500 = rows.filter((r) => r.window === 500 && r.result !== null);
   const svg = writeBarChart("bench/results/broker-throughput.svg", `InsultFilter workload, W=500 (msg/s, higher is better)`, w500.map((r) => ({ label: r.system, value: r.result!.msgPerSec })));
   console.log(`plot: ${svg}`);
+}
+
+if (wants("mutex")) {
+  const sizes = quick ? [17, 100] : [17, 100, 500];
+  console.log(`\n## mutex: leader (hosting the broker) + N slave processes, all local; protocol = first start to last append\n`);
+  console.log("| slaves | total ms (incl. process start) | protocol ms | identical |");
+  console.log("|---|---|---|---|");
+  const bars: Array<{ label: string; value: number }> = [];
+  for (const slaves of sizes) {
+    const progress = new Progress(`  mutex N=${slaves}`, slaves);
+    const result = await runMutex({ slaves, command: [process.execPath, resolve(import.meta.dir, "../bin/node.ts")], onProgress: (n) => progress.update(n) });
+    progress.finish();
+    await killAll();
+    console.log(`| ${slaves} | ${result.elapsedMs} | ${result.protocolMs} | ${result.identical && result.lists.length === slaves ? "yes" : "NO"} |`);
+    bars.push({ label: `N=${slaves} total`, value: result.elapsedMs }, { label: `N=${slaves} protocol`, value: result.protocolMs });
+  }
+  console.log(`plot: ${writeBarChart("bench/results/mutex-times.svg", "Mutual exclusion round, ms (lower is better)", bars)}`);
 }

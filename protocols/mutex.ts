@@ -1,13 +1,20 @@
 // The mutual-exclusion protocol, carried over the broker. Spec: protocols/mutex.md.
 //
-// Slaves bind an exclusive queue each to the fanout exchange; the fanout's order is the one total
-// order every participant applies. Slaves send ready and request messages to the leader's request
-// queue.
+// Every participant binds an exclusive queue to the fanout exchange; the fanout's order is the one
+// total order everybody applies. Slaves send ready and request messages to the leader's request
+// queue. The leader reads the fanout as it happens; a slave lets its fanout queue fill during the
+// round and reads it when told (done, or when it takes over as leader), so a grant wakes only the
+// leader and the granted slave, not all N processes. The granted slave learns of its grant through
+// its inbox queue; done (and takeovers) are also announced on the control channel.
 
 /** Fanout exchange that carries the round's total order. */
 export const MUTEX_FANOUT = (round: string): string => `${round}.fanout`;
 /** Work queue where slaves send ready and request messages to whoever is leader. */
 export const MUTEX_REQUESTS = (round: string): string => `${round}.requests`;
+/** A slave's own queue for the grants addressed to it. */
+export const MUTEX_INBOX = (round: string, slave: string): string => `${round}.inbox.${slave}`;
+/** Pub/sub channel that wakes every slave for done and leader changes. */
+export const MUTEX_CONTROL = (round: string): string => `${round}.control`;
 
 // ---- slave → leader (request queue) --------------------------------------------------------
 

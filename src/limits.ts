@@ -84,6 +84,10 @@ export const limits = {
   // Mutual exclusion.
   /** Slaves in one round: every grant reaches every slave's queue, so N² deliveries; 1000² is a second's work. */
   mutexSlavesMax: 1_000,
+  /** Heartbeat `run mutex` uses above 100 slaves: hundreds of starting processes starve each other for seconds. */
+  mutexLargeRoundHeartbeatMs: 2_000,
+  /** Processes the launcher lets boot at once: 2 cores saturate at a few; hundreds at once starve the broker. */
+  launcherStartingMax: 8,
   /** How long a leader that hosts the broker waits for slaves to read "done" and leave before exiting. */
   mutexLingerMs: 5_000,
 

@@ -101,7 +101,10 @@ async function runRole(role: RoleSpec, flags: Flags): Promise<number> {
   // The embedded broker is the same broker a `--role broker` node runs; the role reaches it over
   // loopback like any other client, so nothing differs between the two set-ups.
   const embedded = embed ? hostBroker(config) : null;
-  if (embedded !== null) config.connect = { host: embedded.server.host, port: embedded.server.port };
+  if (embedded !== null) {
+    config.connect = { host: embedded.server.host, port: embedded.server.port };
+    config.brokerInProcess = true;
+  }
   const started = await role.start(config, flags);
   const running = embedded === null ? started : {
     done: started.done,

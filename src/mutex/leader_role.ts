@@ -43,6 +43,7 @@ export const leaderRole: RoleSpec = {
       onGrant: (grants) => crashAfter !== undefined && grants >= Number(crashAfter) && setTimeout(crashNow, 5),
     });
     p.live.onLeave((event) => leadership.onLeave(event.node));
+    await p.readFanout();
     await leadership.begin(false);
     config.log.info("waiting-for-slaves", { expected, round });
 

@@ -3,9 +3,13 @@
 // has asked, revoke the grant of a slave that died holding it, and announce done when every live
 // slave has written. It acts only on what it has seen come back through its own fanout queue, so
 // its decisions follow the same total order as everybody's lists.
+//
+// Epochs come from the broker's atomic incr, so a new leader's epoch is above every earlier one
+// even before it has read the whole retained fanout. A new leader decides nothing until its own
+// "leader" message has come back: by then everything before it in the total order is applied.
 
-import type { FanoutMessage, ToLeader } from "../../protocols/mutex.ts";
-import { MUTEX_FANOUT, MUTEX_REQUESTS } from "../../protocols/mutex.ts";
+import type { FanoutMessage, Grant, ToLeader } from "../../protocols/mutex.ts";
+import { MUTEX_CONTROL, MUTEX_FANOUT, MUTEX_INBOX, MUTEX_REQUESTS } from "../../protocols/mutex.ts";
 import type { BrokerClient } from "../broker/broker_client.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { LiveMembers } from "./live_slaves.ts";
@@ -32,6 +36,9 @@ export class Leadership {
   private seq: number;
   private doneSent = false;
   private grants = 0;
+  private epoch = 0;
+  /** A takeover cannot see the requests the old leader consumed: every live slave still to write counts as asking. */
+  private assumeRequested = false;
 
   constructor(private readonly o: LeadershipOptions) {
     this.seq = o.state.lastSeq;
@@ -39,11 +46,14 @@ export class Leadership {
 
   async begin(takeover: boolean): Promise<void> {
     const { client, round } = this.o;
+    this.epoch = await client.incr(`${round}.epoch`);
+    this.assumeRequested = takeover;
     await client.consume(MUTEX_REQUESTS(round), (d) => this.onRequest(d.body as ToLeader), { autoAck: true });
     if (takeover) {
-      const epoch = this.o.state.epoch + 1;
-      if (this.o.state.started) this.publish({ type: "leader", epoch, leader: this.o.self });
-      else this.publish({ type: "start", epoch, leader: this.o.self, slaves: [...this.o.live.slaves].sort() });
+      this.o.log.warn("leading", { epoch: this.epoch });
+      this.publish({ type: "leader", epoch: this.epoch, leader: this.o.self });
+    } else {
+      this.step();
     }
   }
 
@@ -85,10 +95,10 @@ export class Leadership {
   private step(): void {
     const { state, live } = this.o;
     if (this.awaiting !== null || this.doneSent) return;
+    if (this.epoch === 0) return; // begin() has not got its epoch yet
     if (!state.started) {
-      if (this.o.expected !== null && this.ready.size >= this.o.expected) {
-        this.publish({ type: "start", epoch: Math.max(1, state.epoch), leader: this.o.self, slaves: [...this.ready].sort() });
-      }
+      if (this.o.expected === null) this.publish({ type: "start", epoch: this.epoch, leader: this.o.self, slaves: [...live.slaves].sort() });
+      else if (this.ready.size >= this.o.expected) this.publish({ type: "start", epoch: this.epoch, leader: this.o.self, slaves: [...this.ready].sort() });
       return;
     }
     if (state.outstanding !== null) {
@@ -100,15 +110,20 @@ export class Leadership {
     if (toWrite.length === 0) {
       this.doneSent = true;
       this.publish({ type: "done", epoch: state.epoch, count: state.list.length });
+      // Slaves read their fanout queue when told; this wakes them all once.
+      void this.o.client.publishChannel(MUTEX_CONTROL(this.o.round), { type: "done" }).catch(() => {});
       return;
     }
     // As in the seed: choose among all who still have to write, once all of them have asked.
-    if (!toWrite.every((s) => this.pending.has(s))) return;
+    if (!this.assumeRequested && !toWrite.every((s) => this.pending.has(s))) return;
     const chosen = toWrite[Math.floor(Math.random() * toWrite.length)]!;
     this.pending.delete(chosen);
     this.seq++;
     this.grants++;
-    this.publish({ type: "grant", epoch: state.epoch, slave: chosen, seq: this.seq });
+    const grant: Grant = { type: "grant", epoch: state.epoch, slave: chosen, seq: this.seq };
+    this.publish(grant);
+    // After the fanout copy, in the same batch: the granted slave's append cannot precede its grant.
+    this.o.client.sendToQueue(MUTEX_INBOX(this.o.round, chosen), grant);
     this.o.onGrant?.(this.grants);
   }
 

@@ -1,5 +1,6 @@
 // What the leader and every slave share: a connection to the broker, an exclusive queue bound to
 // the round's fanout (the total order), the RoundState built from it, and live membership.
+// The fanout queue is read at once by a leader, and only when needed by a slave (readFanout).
 
 import type { FanoutMessage } from "../../protocols/mutex.ts";
 import { MUTEX_FANOUT, MUTEX_REQUESTS } from "../../protocols/mutex.ts";
@@ -9,26 +10,27 @@ import type { NodeConfig } from "../runtime/node_config.ts";
 import { LiveMembers } from "./live_slaves.ts";
 import { RoundState } from "./round_state.ts";
 
+export type FanoutListener = (message: FanoutMessage, change: ReturnType<RoundState["apply"]>) => void;
+
 export interface Participant {
   client: BrokerClient;
   state: RoundState;
   live: LiveMembers;
-  /** Resolves with an exit code and message when the broker is lost. */
+  /** Resolves with a message when the broker is lost. */
   brokerLost: Promise<string>;
+  /** Start reading the fanout queue (everything retained so far, then live); idempotent. */
+  readFanout(): Promise<void>;
 }
 
 /** Connect and bind to the round. `onMessage` sees each fanout message after it was applied. */
-export async function joinRound(
-  config: NodeConfig,
-  round: string,
-  onMessage: (message: FanoutMessage, change: ReturnType<RoundState["apply"]>) => void,
-): Promise<Participant> {
+export async function joinRound(config: NodeConfig, round: string, onMessage: FanoutListener): Promise<Participant> {
   const address = formatAddress(config.connect!);
   const client = await BrokerClient.connect(address, {
     id: config.id,
     role: config.role,
     token: config.token,
-    heartbeatMs: config.heartbeatMs,
+    // Heartbeats between a process and itself prove nothing, and under load they misfire.
+    heartbeatMs: config.brokerInProcess ? 0 : config.heartbeatMs,
     reconnect: false,
     log: config.log,
   }).catch((err: Error) => {
@@ -41,12 +43,17 @@ export async function joinRound(
   const state = new RoundState();
   await client.declareExchange(MUTEX_FANOUT(round), "fanout");
   await client.declareQueue(MUTEX_REQUESTS(round));
+  // Bounded like every queue; a round has about 2N + 3 fanout messages.
   const mine = await client.declareQueue();
   await client.bindQueue(mine, MUTEX_FANOUT(round));
-  await client.consume(mine, (d) => {
-    const message = d.body as FanoutMessage;
-    onMessage(message, state.apply(message));
-  }, { autoAck: true });
   const live = await LiveMembers.track(client);
-  return { client, state, live, brokerLost };
+  let reading: Promise<void> | null = null;
+  const readFanout = (): Promise<void> =>
+    (reading ??= client
+      .consume(mine, (d) => {
+        const message = d.body as FanoutMessage;
+        onMessage(message, state.apply(message));
+      }, { autoAck: true })
+      .then(() => undefined));
+  return { client, state, live, brokerLost, readFanout };
 }

@@ -38,12 +38,18 @@ export async function runMutex(options: MutexRunOptions): Promise<MutexRunResult
   const { slaves } = options;
   const round = options.round ?? "mutex";
   const launch = { command: options.command, waitListening: false };
+  // Hundreds of processes on a few cores starve each other for seconds while they start: a longer
+  // heartbeat keeps that from looking like deaths. Small rounds keep the 2 s detection bound.
+  const heartbeatMs = slaves > 100 ? limits.mutexLargeRoundHeartbeatMs : limits.heartbeatMs;
+  const heartbeat = ["--heartbeat-ms", String(heartbeatMs)];
   const startedAt = performance.now();
-  const leader = await LocalProcess.start(["--role", "leader", "--slaves", String(slaves), "--embed-broker", "--listen", "127.0.0.1:0", "--round", round, "--log-level", "warn"], { ...launch, waitListening: true });
-  const observer = await BrokerClient.connect(leader.address, { role: "observer", reconnect: false });
+  const leader = await LocalProcess.start(["--role", "leader", "--slaves", String(slaves), "--embed-broker", "--listen", "127.0.0.1:0", "--round", round, "--log-level", "warn", ...heartbeat], { ...launch, waitListening: true });
+  const observer = await BrokerClient.connect(leader.address, { role: "observer", reconnect: false, heartbeatMs });
   const state = new RoundState();
   let firstStartMs = 0;
   let lastAppendMs = 0;
+  // Declares are idempotent: the observer may get here before the leader has declared the exchange.
+  await observer.declareExchange(MUTEX_FANOUT(round), "fanout");
   const queue = await observer.declareQueue();
   await observer.bindQueue(queue, MUTEX_FANOUT(round));
   await observer.consume(queue, (d) => {
@@ -54,9 +60,7 @@ export async function runMutex(options: MutexRunOptions): Promise<MutexRunResult
       options.onProgress?.(state.list.length);
     }
   }, { autoAck: true });
-  const children = await Promise.all(
-    Array.from({ length: slaves }, (_, i) => LocalProcess.start(["--role", "slave", "--connect", leader.address, "--id", `slave-${String(i + 1).padStart(3, "0")}`, "--round", round, "--log-level", "warn", ...(options.slaveArgs ?? [])], launch)),
-  );
+  const children = await startSlaves(slaves, (i) => ["--role", "slave", "--connect", leader.address, "--id", `slave-${String(i + 1).padStart(3, "0")}`, "--round", round, "--log-level", "info", ...heartbeat, ...(options.slaveArgs ?? [])], launch);
   options.onStarted?.(leader, children);
   await Promise.all(children.map((c) => c.exited));
   await observer.close().catch(() => {});
@@ -70,6 +74,25 @@ export async function runMutex(options: MutexRunOptions): Promise<MutexRunResult
     elapsedMs: Math.round(performance.now() - startedAt),
     protocolMs: Math.round(lastAppendMs - firstStartMs),
   };
+}
+
+/**
+ * Start N slaves, at most `startingMax` booting at a time (each counts until it logs "ready"):
+ * hundreds of runtimes booting at once starve the broker for seconds on a small machine.
+ */
+async function startSlaves(count: number, argsFor: (i: number) => string[], launch: { command?: string[]; waitListening: boolean }): Promise<LocalProcess[]> {
+  const children: LocalProcess[] = [];
+  let next = 0;
+  const startOne = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      const child = await LocalProcess.start(argsFor(i), launch);
+      children[i] = child;
+      await child.waitForLog("ready round=", 60_000).catch(() => {}); // a slave that fails shows in the results
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(count, limits.launcherStartingMax) }, startOne));
+  return children;
 }
 
 export const runCommand: CommandSpec = {

@@ -1,9 +1,10 @@
-// `./node --role slave --connect broker [--id name]`: wait for the round, ask to write, append a
-// random integer (0–1000) when granted, keep the list in the fanout's order, print it at the end.
-// If the leader dies, the lowest live slave id takes over as leader (see Leadership).
+// `./node --role slave --connect broker [--id name]`: say ready and ask to write; when a grant
+// arrives in the inbox, append a random integer (0–1000) to the fanout; when done is announced,
+// read the fanout queue (the round's total order, retained by the broker) into the list and print
+// it. If the leader dies, the lowest live slave id takes over as leader (see Leadership).
 
-import type { FanoutMessage, SlaveResult, ToLeader } from "../../protocols/mutex.ts";
-import { MUTEX_FANOUT, MUTEX_REQUESTS } from "../../protocols/mutex.ts";
+import type { FanoutMessage, Grant, SlaveResult, ToLeader } from "../../protocols/mutex.ts";
+import { MUTEX_CONTROL, MUTEX_FANOUT, MUTEX_INBOX, MUTEX_REQUESTS } from "../../protocols/mutex.ts";
 import type { RoleSpec } from "../cli/role.ts";
 import { crashNow, failpoint } from "../failpoints.ts";
 import { Leadership } from "./leadership.ts";
@@ -27,38 +28,40 @@ export const slaveRole: RoleSpec = {
     let p!: Participant;
 
     const toLeader = (message: ToLeader): void => void p.client.sendToQueue(MUTEX_REQUESTS(round), message);
-    const request = (state: RoundState): void => {
-      if (!state.written.has(config.id)) toLeader({ type: "request", slave: config.id, epoch: state.epoch });
-    };
 
-    const onMessage = (message: FanoutMessage, change: ReturnType<RoundState["apply"]>): void => {
-      const state = p.state;
+    const onFanout = (message: FanoutMessage, change: ReturnType<RoundState["apply"]>): void => {
       leadership?.onApplied(message);
-      if (change === "started" || change === "leader") request(state);
-      else if (change === "granted" && state.outstanding?.slave === config.id && message.type === "grant") {
-        if (failpoint("slave-crash-on-grant") !== undefined) crashNow();
-        const value = Math.floor(Math.random() * 1001);
-        p.client.publish(MUTEX_FANOUT(round), "", { type: "append", epoch: message.epoch, slave: config.id, seq: message.seq, value });
-      } else if (change === "done") {
-        const result: SlaveResult = { slave: config.id, list: state.list };
-        process.stdout.write(JSON.stringify(result) + "\n");
-        log.info("done", { written: state.list.length });
-        void p.client.close().then(() => finish(0));
-      }
+      if (change !== "done") return;
+      const result: SlaveResult = { slave: config.id, list: p.state.list };
+      process.stdout.write(JSON.stringify(result) + "\n");
+      log.info("done", { written: p.state.list.length });
+      void p.client.close().then(() => finish(0));
     };
 
-    p = await joinRound(config, round, onMessage);
+    const onGrant = (grant: Grant): void => {
+      if (failpoint("slave-crash-on-grant") !== undefined) crashNow();
+      // Validity is decided by everybody alike when the fanout is read: an append for a grant
+      // that was voided meanwhile (revoke, new leader) is ignored there.
+      const value = Math.floor(Math.random() * 1001);
+      p.client.publish(MUTEX_FANOUT(round), "", { type: "append", epoch: grant.epoch, slave: config.id, seq: grant.seq, value });
+    };
+
+    p = await joinRound(config, round, onFanout);
+    const inbox = await p.client.declareQueue(MUTEX_INBOX(round, config.id), { exclusive: true });
+    await p.client.consume(inbox, (d) => onGrant(d.body as Grant), { autoAck: true });
+    await p.client.subscribe(MUTEX_CONTROL(round), () => void p.readFanout());
     p.live.onLeave((event) => {
       leadership?.onLeave(event.node);
-      const leaderGone = event.node === p.state.leader || (event.role === "leader" && p.state.leader === "") || event.role === "leader";
+      const leaderGone = event.role === "leader" || (event.node === p.state.leader && event.node !== config.id);
       if (!leaderGone || leadership !== null || p.state.done) return;
       // Election: every slave sees the same membership events, so all compute the same winner.
       if (p.live.lowest() !== config.id) return;
-      log.warn("taking-over", { deadLeader: event.node, epoch: p.state.epoch + 1 });
+      log.warn("taking-over", { deadLeader: event.node });
       leadership = new Leadership({ client: p.client, round, self: config.id, state: p.state, live: p.live, log, expected: null });
-      void leadership.begin(true);
+      void p.readFanout().then(() => leadership!.begin(true));
     });
     toLeader({ type: "ready", slave: config.id });
+    toLeader({ type: "request", slave: config.id, epoch: 0 });
     log.info("ready", { round });
     void p.brokerLost.then((why) => {
       if (p.state.done) return;

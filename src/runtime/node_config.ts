@@ -16,6 +16,8 @@ export interface NodeConfig {
   missedHeartbeatsMax: number;
   frameBytesMax: number;
   log: Logger;
+  /** The broker this role uses runs in this very process (--embed-broker). */
+  brokerInProcess?: boolean;
 }
 
 export function defaultNodeId(role: string): string {

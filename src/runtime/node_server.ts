@@ -105,8 +105,17 @@ export class NodeServer extends Emitter<ServerEvents> {
       return;
     }
     this.connections.add(connection);
-    const helloTimer = setTimeout(() => {
-      if (connection.peer === null) connection.close(new PeerError("HELLO_TIMEOUT", `no hello within ${limits.helloTimeoutMs} ms`));
+    // As with heartbeats, a starved process must not blame the peer: if the timer fires late, the
+    // hello may be sitting unread in the socket, so wait once more after pending reads.
+    const armedAt = Date.now();
+    const helloTimer = setTimeout(function check() {
+      if (connection.peer !== null || !connection.isOpen) return;
+      const lateMs = Date.now() - armedAt - limits.helloTimeoutMs;
+      if (lateMs > limits.helloTimeoutMs / 2) {
+        setImmediate(() => connection.peer === null && connection.isOpen && setTimeout(check, limits.helloTimeoutMs).unref?.());
+        return;
+      }
+      connection.close(new PeerError("HELLO_TIMEOUT", `no hello within ${limits.helloTimeoutMs} ms`));
     }, limits.helloTimeoutMs);
     connection.onClosed(() => clearTimeout(helloTimer));
   }
