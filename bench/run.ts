@@ -48,13 +48,17 @@ if (wants("broker")) {
 
 if (wants("mutex")) {
   const sizes = quick ? [17, 100] : [17, 100, 500];
-  console.log(`\n## mutex: leader (hosting the broker) + N slave processes, all local; protocol = first start to last append\n`);
+  // Measure what users run: `./node run mutex` relaunches the compiled binary (no per-process transpile).
+  const binary = resolve(import.meta.dir, "out/peer-node");
+  const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", resolve(import.meta.dir, "../bin/node.ts"), "--outfile", binary], { stdout: "ignore", stderr: "pipe" });
+  if (build.exitCode !== 0) throw new Error(`cannot build the binary for the mutex bench: ${build.stderr.toString()}`);
+  console.log(`\n## mutex: leader (hosting the broker) + N slave processes of the compiled binary, all local; protocol = first start to last append\n`);
   console.log("| slaves | total ms (incl. process start) | protocol ms | identical |");
   console.log("|---|---|---|---|");
   const bars: Array<{ label: string; value: number }> = [];
   for (const slaves of sizes) {
     const progress = new Progress(`  mutex N=${slaves}`, slaves);
-    const result = await runMutex({ slaves, command: [process.execPath, resolve(import.meta.dir, "../bin/node.ts")], onProgress: (n) => progress.update(n) });
+    const result = await runMutex({ slaves, command: [binary], onProgress: (n) => progress.update(n) });
     progress.finish();
     await killAll();
     console.log(`| ${slaves} | ${result.elapsedMs} | ${result.protocolMs} | ${result.identical && result.lists.length === slaves ? "yes" : "NO"} |`);

@@ -86,8 +86,8 @@ export const limits = {
   mutexSlavesMax: 1_000,
   /** Heartbeat `run mutex` uses above 100 slaves: hundreds of starting processes starve each other for seconds. */
   mutexLargeRoundHeartbeatMs: 2_000,
-  /** Processes the launcher lets boot at once: 2 cores saturate at a few; hundreds at once starve the broker. */
-  launcherStartingMax: 8,
+  /** Processes the launcher lets boot at once: small rounds start together; 500 at once starve the broker for seconds. */
+  launcherStartingMax: 32,
   /** How long a leader that hosts the broker waits for slaves to read "done" and leave before exiting. */
   mutexLingerMs: 5_000,
 
