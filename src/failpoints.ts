@@ -24,3 +24,8 @@ export function crashNow(): never {
   process.kill(process.pid, "SIGKILL");
   throw new Error("unreachable");
 }
+
+/** Stop as SIGSTOP would: alive to the kernel, silent to its peers, until SIGCONT. */
+export function hangNow(): void {
+  process.kill(process.pid, "SIGSTOP");
+}

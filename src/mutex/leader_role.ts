@@ -39,8 +39,8 @@ export const leaderRole: RoleSpec = {
     const crashAfter = failpoint("leader-crash-after-grants");
     leadership = new Leadership({
       client: p.client, round, self: config.id, state: p.state, live: p.live, log: config.log, expected,
-      // Let the grant reach the broker first, so the slaves really are mid-round.
-      onGrant: (grants) => crashAfter !== undefined && grants >= Number(crashAfter) && setTimeout(crashNow, 5),
+      // setImmediate: after this turn's writes (the grant is out), before any reply can be read.
+      onGrant: (grants) => crashAfter !== undefined && grants >= Number(crashAfter) && setImmediate(crashNow),
     });
     p.live.onLeave((event) => leadership.onLeave(event.node));
     await p.readFanout();

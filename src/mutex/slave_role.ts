@@ -6,7 +6,7 @@
 import type { FanoutMessage, Grant, SlaveResult, ToLeader } from "../../protocols/mutex.ts";
 import { MUTEX_CONTROL, MUTEX_FANOUT, MUTEX_INBOX, MUTEX_REQUESTS } from "../../protocols/mutex.ts";
 import type { RoleSpec } from "../cli/role.ts";
-import { crashNow, failpoint } from "../failpoints.ts";
+import { crashNow, failpoint, hangNow } from "../failpoints.ts";
 import { Leadership } from "./leadership.ts";
 import { joinRound, type Participant } from "./participant.ts";
 import type { RoundState } from "./round_state.ts";
@@ -61,8 +61,13 @@ export const slaveRole: RoleSpec = {
       void p.readFanout().then(() => leadership!.begin(true));
     });
     toLeader({ type: "ready", slave: config.id });
-    toLeader({ type: "request", slave: config.id, epoch: 0 });
     log.info("ready", { round });
+    if (failpoint("slave-hang-before-request") !== undefined) {
+      // Flush "ready" (written at the end of this turn), then hang before asking to write.
+      setImmediate(hangNow);
+      await new Promise(() => {});
+    }
+    toLeader({ type: "request", slave: config.id, epoch: 0 });
     void p.brokerLost.then((why) => {
       if (p.state.done) return;
       process.stderr.write(`peer-node: slave ${config.id}: ${why}; exiting\n`);

@@ -50,16 +50,19 @@ describe("no failures", () => {
 });
 
 describe("failures", () => {
-  test("a slave paused before it writes is declared dead; the round completes for the others", async () => {
+  test("a slave that hangs before it was granted is declared dead by heartbeats; the round completes for the others", async () => {
     const leader = await NodeProcess.start(["--role", "leader", "--slaves", "4", "--embed-broker", "--listen", "127.0.0.1:0", ...HEARTBEAT]);
     const live = await Promise.all(["a", "b", "c"].map((id) => startSlave(leader.address, `s-${id}`)));
-    const victim = await startSlave(leader.address, "s-victim");
-    victim.pause(); // it may have asked to write, or even been granted: both must end well
+    // It says ready, then stops (SIGSTOP) before asking to write: the leader waits for its request
+    // until the heartbeats declare it dead.
+    const victim = await startSlave(leader.address, "s-victim", [], { PEER_NODE_FAILPOINTS: "slave-hang-before-request" });
+    const startedMs = Date.now();
     await Promise.all(live.map((s) => s.exited));
-    const lists = live.map((s) => resultOf(s)!.list);
-    expectIdentical(lists, 3);
+    expect(Date.now() - startedMs).toBeGreaterThanOrEqual(400); // it really waited for the death
+    expectIdentical(live.map((s) => resultOf(s)!.list), 3);
     expect(await leader.exited).toBe(0);
     expect(leader.stderr).toMatch(/peer-dead peer=s-victim/);
+    expect(victim.stdout).toBe("");
   });
 
   test("a slave that dies right after its grant, before appending: re-granted to others, no hole, no duplicate", async () => {
