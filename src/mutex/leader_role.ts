@@ -5,7 +5,7 @@
 
 import { limits } from "../limits.ts";
 import type { RoleSpec } from "../cli/role.ts";
-import { crashNow, failpoint } from "../failpoints.ts";
+import { crashNow, failpoint, hangNow } from "../failpoints.ts";
 import { UsageError } from "../cli/usage_error.ts";
 import { Leadership } from "./leadership.ts";
 import { joinRound, type Participant } from "./participant.ts";
@@ -37,10 +37,14 @@ export const leaderRole: RoleSpec = {
       }
     });
     const crashAfter = failpoint("leader-crash-after-grants");
+    const hangAfter = failpoint("leader-hang-after-grants");
     leadership = new Leadership({
       client: p.client, round, self: config.id, state: p.state, live: p.live, log: config.log, expected,
       // setImmediate: after this turn's writes (the grant is out), before any reply can be read.
-      onGrant: (grants) => crashAfter !== undefined && grants >= Number(crashAfter) && setImmediate(crashNow),
+      onGrant: (grants) => {
+        if (crashAfter !== undefined && grants >= Number(crashAfter)) setImmediate(crashNow);
+        if (hangAfter !== undefined && grants >= Number(hangAfter)) setImmediate(hangNow);
+      },
     });
     p.live.onLeave((event) => leadership.onLeave(event.node));
     await p.readFanout();

@@ -23,6 +23,8 @@ export interface ClientOptions {
   missedHeartbeatsMax?: number;
   frameBytesMax?: number;
   outboundBytesMax?: number;
+  /** Requests awaiting replies at once (default limits.pendingRequestsMax). */
+  pendingRequestsMax?: number;
   /** Reconnect after a lost connection (default true). */
   reconnect?: boolean;
   reconnectAttemptsMax?: number;
@@ -182,7 +184,7 @@ export class PeerClient extends Emitter<ClientEvents> {
     const connection = new Connection(socket as Socket<unknown>, {
       frameBytesMax: options.frameBytesMax ?? limits.frameBytesMax,
       outboundBytesMax: options.outboundBytesMax ?? limits.outboundBytesMax,
-      pendingRequestsMax: limits.pendingRequestsMax,
+      pendingRequestsMax: options.pendingRequestsMax ?? limits.pendingRequestsMax,
       log: this.log,
       dispatch: (message, conn) => {
         if (conn.peer === null) throw new PeerError("HELLO_REQUIRED", "no messages before the hello reply");

@@ -88,6 +88,18 @@ describe("failures", () => {
     for (const s of slaves.slice(1)) expect(s.stderr).not.toMatch(/taking-over/);
   });
 
+  test("the leader hangs mid-round (SIGSTOP): heartbeats declare it dead, the lowest live slave takes over", async () => {
+    const broker = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0", ...HEARTBEAT]);
+    const leader = await NodeProcess.start(["--role", "leader", "--slaves", "5", "--connect", broker.address, ...HEARTBEAT], { waitListening: false, env: { PEER_NODE_FAILPOINTS: "leader-hang-after-grants=2" } });
+    await leader.waitForLog("waiting-for-slaves", 10_000);
+    const slaves = await Promise.all(["s-1", "s-2", "s-3", "s-4", "s-5"].map((id) => startSlave(broker.address, id)));
+    expect(await Promise.all(slaves.map((s) => s.exited))).toEqual([0, 0, 0, 0, 0]);
+    expectIdentical(slaves.map((s) => resultOf(s)!.list), 5);
+    expect(leader.isRunning).toBe(true); // it never died: it was declared dead
+    expect(broker.stderr).toMatch(/peer-dead peer=leader-\S+ role=leader/);
+    expect(slaves[0]!.stderr).toMatch(/taking-over/);
+  });
+
   test("the leader dies before the round starts: the new leader starts it", async () => {
     const broker = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0", ...HEARTBEAT]);
     const leader = await NodeProcess.start(["--role", "leader", "--slaves", "10", "--connect", broker.address, ...HEARTBEAT], { waitListening: false });

@@ -41,6 +41,20 @@ describe("requests", () => {
     expect(err.name).toBe("CONNECTION_LOST");
     await client.close();
   });
+
+  test("pending requests are bounded: past the bound a request fails at once with TOO_MANY_PENDING (definite)", async () => {
+    const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0"]);
+    const client = await connectClient(node.address, { heartbeatMs: 0, pendingRequestsMax: 10 });
+    node.pause();
+    const waiting = Array.from({ length: 10 }, () => client.request({ op: "ping" }, 500).catch((e) => e));
+    const refused = await client.request({ op: "ping" }, 500).catch((e) => e);
+    expect(refused.name).toBe("TOO_MANY_PENDING");
+    expect(refused.definite).toBe(true);
+    expect((await Promise.all(waiting)).every((e) => e.name === "TIMEOUT")).toBe(true);
+    node.resume();
+    expect((await client.request({ op: "ping" })).op).toBe("ok"); // slots are free again
+    await client.close();
+  });
 });
 
 describe("heartbeats", () => {
