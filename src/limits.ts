@@ -42,6 +42,8 @@ export const limits = {
   reconnectDelayMsMin: 50,
   /** Backoff ceiling: a lab machine should not wait long for a peer that came back. */
   reconnectDelayMsMax: 2_000,
+  /** How long a role keeps trying its first connection: in a lab, terminals start in any order. */
+  firstConnectWindowMs: 3_000,
   /** Attempts before a client gives up; at the ceiling that is about a minute of trying. */
   reconnectAttemptsMax: 40,
 

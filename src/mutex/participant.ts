@@ -4,7 +4,10 @@
 
 import type { FanoutMessage } from "../../protocols/mutex.ts";
 import { MUTEX_FANOUT, MUTEX_REQUESTS } from "../../protocols/mutex.ts";
-import { BrokerClient } from "../broker/broker_client.ts";
+import { BrokerClient, type BrokerClientOptions } from "../broker/broker_client.ts";
+import { PeerError } from "../errors.ts";
+import { limits } from "../limits.ts";
+import { backoffMs } from "../runtime/peer_client.ts";
 import { formatAddress } from "../cli/address.ts";
 import type { NodeConfig } from "../runtime/node_config.ts";
 import { LiveMembers } from "./live_slaves.ts";
@@ -25,7 +28,7 @@ export interface Participant {
 /** Connect and bind to the round. `onMessage` sees each fanout message after it was applied. */
 export async function joinRound(config: NodeConfig, round: string, onMessage: FanoutListener): Promise<Participant> {
   const address = formatAddress(config.connect!);
-  const client = await BrokerClient.connect(address, {
+  const client = await connectWithin(address, limits.firstConnectWindowMs, {
     id: config.id,
     role: config.role,
     token: config.token,
@@ -33,8 +36,6 @@ export async function joinRound(config: NodeConfig, round: string, onMessage: Fa
     heartbeatMs: config.brokerInProcess ? 0 : config.heartbeatMs,
     reconnect: false,
     log: config.log,
-  }).catch((err: Error) => {
-    throw new Error(`cannot reach the broker at ${address}: ${err.message}`);
   });
   const brokerLost = new Promise<string>((resolve) => {
     client.peer.on("disconnected", (reason) => resolve(`lost the broker at ${address} (${reason?.name ?? "closed"})`));
@@ -56,4 +57,21 @@ export async function joinRound(config: NodeConfig, round: string, onMessage: Fa
       }, { autoAck: true })
       .then(() => undefined));
   return { client, state, live, brokerLost, readFanout };
+}
+
+/**
+ * The first connection may be tried for a while (the broker may still be booting); once
+ * connected, losing the broker is final for a round. Refusals (token, version) are not retried.
+ */
+async function connectWithin(address: string, windowMs: number, options: BrokerClientOptions): Promise<BrokerClient> {
+  const deadline = Date.now() + windowMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await BrokerClient.connect(address, options);
+    } catch (err) {
+      const refused = err instanceof PeerError && (err.name === "AUTH_FAILED" || err.name === "VERSION_MISMATCH");
+      if (refused || Date.now() + backoffMs(attempt) > deadline) throw new Error(`cannot reach the broker at ${address}: ${(err as Error).message}`);
+      await Bun.sleep(backoffMs(attempt));
+    }
+  }
 }

@@ -43,8 +43,14 @@ export async function runMutex(options: MutexRunOptions): Promise<MutexRunResult
   const heartbeatMs = slaves > 100 ? limits.mutexLargeRoundHeartbeatMs : limits.heartbeatMs;
   const heartbeat = ["--heartbeat-ms", String(heartbeatMs)];
   const startedAt = performance.now();
-  const leader = await LocalProcess.start(["--role", "leader", "--slaves", String(slaves), "--embed-broker", "--listen", "127.0.0.1:0", "--round", round, "--log-level", "warn", ...heartbeat], { ...launch, waitListening: true });
-  const observer = await BrokerClient.connect(leader.address, { role: "observer", reconnect: false, heartbeatMs });
+  // Leader and slaves boot together (slaves retry their first connect while the leader boots):
+  // the port is chosen here, so nobody waits for the leader's listening line.
+  const port = freePort();
+  const address = `127.0.0.1:${port}`;
+  const leader = await LocalProcess.start(["--role", "leader", "--slaves", String(slaves), "--embed-broker", "--listen", address, "--round", round, "--log-level", "warn", ...heartbeat], launch);
+  const booting = startSlaves(slaves, (i) => ["--role", "slave", "--connect", address, "--id", `slave-${String(i + 1).padStart(3, "0")}`, "--round", round, "--log-level", "info", ...heartbeat, ...(options.slaveArgs ?? [])], launch);
+  await leader.waitForOutput("listening on", 15_000);
+  const observer = await BrokerClient.connect(address, { role: "observer", reconnect: false, heartbeatMs });
   const state = new RoundState();
   let firstStartMs = 0;
   let lastAppendMs = 0;
@@ -60,7 +66,7 @@ export async function runMutex(options: MutexRunOptions): Promise<MutexRunResult
       options.onProgress?.(state.list.length);
     }
   }, { autoAck: true });
-  const children = await startSlaves(slaves, (i) => ["--role", "slave", "--connect", leader.address, "--id", `slave-${String(i + 1).padStart(3, "0")}`, "--round", round, "--log-level", "info", ...heartbeat, ...(options.slaveArgs ?? [])], launch);
+  const children = await booting;
   options.onStarted?.(leader, children);
   await Promise.all(children.map((c) => c.exited));
   await observer.close().catch(() => {});
@@ -74,6 +80,14 @@ export async function runMutex(options: MutexRunOptions): Promise<MutexRunResult
     elapsedMs: Math.round(performance.now() - startedAt),
     protocolMs: Math.round(lastAppendMs - firstStartMs),
   };
+}
+
+/** A port free on loopback right now (the OS picks it; we release it for the leader to bind). */
+function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
 }
 
 /**
