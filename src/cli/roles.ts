@@ -2,6 +2,7 @@
 
 import { brokerRole } from "../broker/broker_role.ts";
 import { statsCommand } from "../broker/stats_command.ts";
+import { mapreduceCommand } from "../mapreduce/mapreduce_command.ts";
 import { leaderRole } from "../mutex/leader_role.ts";
 import { runCommand } from "../mutex/run_mutex_command.ts";
 import { slaveRole } from "../mutex/slave_role.ts";
@@ -9,4 +10,4 @@ import type { CommandSpec, RoleSpec } from "./role.ts";
 
 export const roles: readonly RoleSpec[] = [brokerRole, leaderRole, slaveRole];
 
-export const commands: readonly CommandSpec[] = [statsCommand, runCommand];
+export const commands: readonly CommandSpec[] = [statsCommand, runCommand, mapreduceCommand];
