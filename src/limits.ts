@@ -93,6 +93,20 @@ export const limits = {
   /** How long a leader that hosts the broker waits for slaves to read "done" and leave before exiting. */
   mutexLingerMs: 5_000,
 
+  // MapReduce.
+  /** Largest map input: a split and its grouped output stay well inside a frame. */
+  splitBytesMax: 256 * KiB,
+  /** Frame bound for coordinator and workers: reduce outputs and fetches can pass 1 MiB. */
+  mapreduceFrameBytesMax: 16 * MiB,
+  /** Default --task-timeout-ms: a live but silent worker's task goes to another after this. */
+  taskTimeoutMs: 10_000,
+  /** Failures of one task (the app threw) before the job fails with the app's message. */
+  taskAttemptsMax: 3,
+  /** How long an idle worker waits before asking again. */
+  workerPollMs: 20,
+  /** How long a worker keeps trying to reach its coordinator before exiting. */
+  coordinatorLostMs: 3_000,
+
   // Shutdown.
   /** How long SIGINT/SIGTERM waits for outbound buffers to flush before exiting anyway. */
   shutdownGraceMs: 1_000,

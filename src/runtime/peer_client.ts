@@ -28,6 +28,8 @@ export interface ClientOptions {
   /** Reconnect after a lost connection (default true). */
   reconnect?: boolean;
   reconnectAttemptsMax?: number;
+  /** Give up once the peer has been unreachable this long (whatever the attempt count). */
+  reconnectWindowMs?: number;
   handlers?: HandlerTable;
   log?: Logger;
 }
@@ -54,6 +56,8 @@ export class PeerClient extends Emitter<ClientEvents> {
   private readyConnection: Connection | null = null;
   private closedByUser = false;
   private attempts = 0;
+  /** When the current outage began (0: connected, or never connected). */
+  private unreachableSinceMs = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly log: Logger;
   private peerHello: HelloOk | null = null;
@@ -95,7 +99,7 @@ export class PeerClient extends Emitter<ClientEvents> {
   }
 
   /** Wait until the client is ready (now or after a reconnect). */
-  ready(timeoutMs = limits.requestTimeoutMs): Promise<void> {
+  ready(timeoutMs: number = limits.requestTimeoutMs): Promise<void> {
     if (this.isReady) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -218,6 +222,7 @@ export class PeerClient extends Emitter<ClientEvents> {
     }
     completeHello(connection, reply);
     this.attempts = 0;
+    this.unreachableSinceMs = 0;
     this.peerHello = reply;
     this.readyConnection = connection;
     this.log.info("connected", { peer: reply.node, role: reply.role, address: this.address });
@@ -247,14 +252,18 @@ export class PeerClient extends Emitter<ClientEvents> {
   private scheduleReconnect(reason: PeerError): void {
     if (this.closedByUser || this.reconnectTimer !== null) return;
     const attemptsMax = this.options.reconnectAttemptsMax ?? limits.reconnectAttemptsMax;
-    if (this.options.reconnect === false || this.attempts >= attemptsMax) {
+    const now = Date.now();
+    if (this.unreachableSinceMs === 0) this.unreachableSinceMs = now;
+    const windowOver = this.options.reconnectWindowMs !== undefined && now - this.unreachableSinceMs >= this.options.reconnectWindowMs;
+    if (this.options.reconnect === false || this.attempts >= attemptsMax || windowOver) {
       this.closedByUser = true;
       const error = new PeerError(reason.name === "UNKNOWN" ? "CONNECTION_LOST" : reason.name, `${reason.message} (gave up after ${this.attempts} attempt(s))`);
       this.log.error("gave-up", { peer: this.address, attempts: this.attempts, reason: reason.message });
       this.emit("gave-up", error);
       return;
     }
-    const delayMs = backoffMs(this.attempts);
+    let delayMs = backoffMs(this.attempts);
+    if (this.options.reconnectWindowMs !== undefined) delayMs = Math.max(1, Math.min(delayMs, this.unreachableSinceMs + this.options.reconnectWindowMs - now));
     this.log.info("reconnecting", { peer: this.address, inMs: delayMs, attempt: this.attempts + 1, reason: reason.message });
     this.reconnectTimer = setTimeout(() => void this.attempt(), delayMs);
   }

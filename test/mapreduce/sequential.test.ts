@@ -104,7 +104,7 @@ describe("./node mapreduce --sequential", () => {
     [["--sequential", "--input", "a.txt", "--out", "x", "--app", "nosuchapp"], /no built-in app "nosuchapp"/],
     [["--sequential", "--input", "a.txt", "--out", "x", "--app", join(REPO_ROOT, "test/fixtures/broken_app.ts")], /does not export reduce as a function/],
     [["--sequential", "--input", "a.txt"], /needs --out DIR/],
-    [["--input", "a.txt", "--out", "x"], /only --sequential is available/],
+    [["--input", "a.txt", "--out", "x"], /only --sequential runs in one process/],
   ])("%p → one-line error, exit 2, nothing written", async (args, pattern) => {
     const { code, stderr } = await mapreduce(args as string[]);
     expect(code).toBe(2);

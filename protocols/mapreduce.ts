@@ -1,0 +1,44 @@
+// The MapReduce protocol: workers connect to the coordinator (core protocol, role "worker") and
+// ask for work. No shared filesystem: splits, intermediate data and results travel in frames.
+// Spec: protocols/mapreduce.md (to come with the backup); every message is typed here.
+
+/** How a worker gets the application: by built-in name, or as module source sent by the coordinator. */
+export type AppSpec = { name: "wc" | "indexer" } | { name: "module"; filename: string; source: string };
+
+export interface MapTask {
+  kind: "map";
+  task: number;
+  attempt: number;
+  /** The input's name, as the app's map sees it (a large file is several splits of one name). */
+  file: string;
+  contents: string;
+  reduces: number;
+  app: AppSpec;
+}
+
+export interface ReduceTask {
+  kind: "reduce";
+  task: number;
+  attempt: number;
+  app: AppSpec;
+  /** Map tasks whose output for this partition the worker fetches with mr.fetch. */
+  maps: number;
+}
+
+/** Worker → coordinator, request. Reply: NextReply. */
+export interface NextRequest { op: "mr.next" }
+export type NextReply = { task: MapTask | ReduceTask } | { wait: number } | { exit: true };
+
+/** Grouped pairs of one partition: [key, values[]][]. */
+export type Grouped = Array<[string, string[]]>;
+
+/** Worker → coordinator, request: the R grouped partitions of a finished map. */
+export interface Mapped { op: "mr.mapped"; task: number; attempt: number; partitions: Grouped[] }
+/** Worker → coordinator, request: one map's output for one partition. Reply {groups: Grouped}. */
+export interface Fetch { op: "mr.fetch"; partition: number; map: number }
+/** Worker → coordinator, request: the text of mr-out-<task>. */
+export interface Reduced { op: "mr.reduced"; task: number; attempt: number; output: string }
+/** Worker → coordinator, request: the app threw. */
+export interface TaskFailed { op: "mr.failed"; kind: "map" | "reduce"; task: number; attempt: number; error: string }
+/** Coordinator → worker, one-way: the job is over; exit with this code. */
+export interface Exit { op: "mr.exit"; code: number }

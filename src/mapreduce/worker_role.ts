@@ -1,0 +1,128 @@
+// `./node --role worker --connect host:port`: ask the coordinator for a task, run the app's map or
+// reduce, report, repeat; exit when told. Start as many as you like, before or after the
+// coordinator. A worker whose coordinator stays gone exits non-zero with a clear message.
+
+import type { Grouped, MapTask, NextReply, ReduceTask } from "../../protocols/mapreduce.ts";
+import { formatAddress } from "../cli/address.ts";
+import type { RoleSpec } from "../cli/role.ts";
+import { PeerError } from "../errors.ts";
+import { limits } from "../limits.ts";
+import { PeerClient } from "../runtime/peer_client.ts";
+import type { KeyValue, MapReduceApp } from "./app.ts";
+import { appFor } from "./app_loader.ts";
+import { reduceAll } from "./output.ts";
+import { partitionOf } from "./partition.ts";
+
+/** Concurrent mr.fetch requests of one reduce. */
+const FETCHES_IN_FLIGHT = 16;
+
+export const workerRole: RoleSpec = {
+  name: "worker",
+  summary: "MapReduce worker: runs map and reduce tasks for a coordinator (start as many as you like)",
+  flags: [],
+  defaultListen: null,
+  needsConnect: true,
+  async start(config) {
+    const address = formatAddress(config.connect!);
+    const { log } = config;
+    let finish!: (code: number) => void;
+    const done = new Promise<number>((resolve) => (finish = resolve));
+    let exiting = false;
+    const client = new PeerClient({
+      host: config.connect!.host,
+      port: config.connect!.port,
+      identity: { node: config.id, role: "worker" },
+      token: config.token,
+      heartbeatMs: config.heartbeatMs,
+      frameBytesMax: limits.mapreduceFrameBytesMax,
+      // Keep trying for a bounded time: the coordinator may start later, or come back.
+      reconnectWindowMs: limits.coordinatorLostMs,
+      log,
+    });
+    const exit = (code: number): void => {
+      if (exiting) return;
+      exiting = true;
+      void client.close().then(() => finish(code));
+    };
+    client.handlers.on("mr.exit", (m) => exit(typeof m.code === "number" ? m.code : 0));
+    client.on("gave-up", (err) => {
+      if (exiting) return;
+      process.stderr.write(`peer-node: worker ${config.id}: the coordinator at ${address} is gone (${err.message}); exiting\n`);
+      exiting = true;
+      finish(3);
+    });
+
+    async function loop(): Promise<void> {
+      while (!exiting) {
+        let reply: NextReply;
+        try {
+          await client.ready(limits.coordinatorLostMs * 2);
+          reply = await client.request<NextReply>({ op: "mr.next" });
+        } catch (err) {
+          if (exiting) return;
+          log.debug("next-failed", { error: (err as Error).message });
+          await Bun.sleep(limits.workerPollMs);
+          continue;
+        }
+        if ("exit" in reply) return exit(0);
+        if ("wait" in reply) {
+          await Bun.sleep(reply.wait);
+          continue;
+        }
+        await runTask(reply.task).catch((err) => {
+          // The coordinator may have reassigned, finished, or gone: the next mr.next sorts it out.
+          if (!exiting) log.warn("task-report-failed", { error: (err as Error).message });
+        });
+      }
+    }
+
+    async function runTask(task: MapTask | ReduceTask): Promise<void> {
+      const app = await appFor(task.app);
+      try {
+        if (task.kind === "map") {
+          const partitions = mapTask(app, task);
+          await client.request({ op: "mr.mapped", task: task.task, attempt: task.attempt, partitions });
+        } else {
+          const output = await reduceTask(app, task);
+          await client.request({ op: "mr.reduced", task: task.task, attempt: task.attempt, output });
+        }
+      } catch (err) {
+        if (err instanceof PeerError) throw err; // the coordinator, not the app
+        const error = (err as Error).message ?? String(err);
+        await client.request({ op: "mr.failed", kind: task.kind, task: task.task, attempt: task.attempt, error });
+      }
+    }
+
+    async function reduceTask(app: MapReduceApp, task: ReduceTask): Promise<string> {
+      const pairs: KeyValue[] = [];
+      for (let from = 0; from < task.maps; from += FETCHES_IN_FLIGHT) {
+        const batch = Array.from({ length: Math.min(FETCHES_IN_FLIGHT, task.maps - from) }, (_, i) =>
+          client.request<{ groups: Grouped }>({ op: "mr.fetch", partition: task.task, map: from + i }),
+        );
+        for (const { groups } of await Promise.all(batch)) {
+          for (const [key, values] of groups) for (const value of values) pairs.push([key, value]);
+        }
+      }
+      return reduceAll(pairs, (key, values) => app.reduce(key, values));
+    }
+
+    await client.connect().catch((err: Error) => {
+      throw new Error(`cannot reach the coordinator at ${address}: ${err.message}`);
+    });
+    void loop();
+    return { done, stop: () => client.close() };
+  },
+};
+
+/** Run a map and group its output by partition and key (values in emit order). */
+function mapTask(app: MapReduceApp, task: MapTask): Grouped[] {
+  const pairs = app.map(task.file, task.contents);
+  const partitions: Array<Map<string, string[]>> = Array.from({ length: task.reduces }, () => new Map());
+  for (const [key, value] of pairs) {
+    const groups = partitions[partitionOf(key, task.reduces)]!;
+    const values = groups.get(key);
+    if (values === undefined) groups.set(key, [value]);
+    else values.push(value);
+  }
+  return partitions.map((groups) => [...groups]);
+}
