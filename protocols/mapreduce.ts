@@ -27,7 +27,10 @@ export interface ReduceTask {
 
 /** Worker → coordinator, request. Reply: NextReply. */
 export interface NextRequest { op: "mr.next" }
-export type NextReply = { task: MapTask | ReduceTask } | { wait: number } | { exit: true };
+export type NextReply = ({ task: MapTask | ReduceTask } | { wait: number } | { exit: true }) & {
+  /** The backup coordinator's address, once one is in sync: where to go if this coordinator dies. */
+  backup?: string;
+};
 
 /** Grouped pairs of one partition: [key, values[]][]. */
 export type Grouped = Array<[string, string[]]>;
@@ -42,3 +45,20 @@ export interface Reduced { op: "mr.reduced"; task: number; attempt: number; outp
 export interface TaskFailed { op: "mr.failed"; kind: "map" | "reduce"; task: number; attempt: number; error: string }
 /** Coordinator → worker, one-way: the job is over; exit with this code. */
 export interface Exit { op: "mr.exit"; code: number }
+
+// ---- backup coordinator --------------------------------------------------------------------
+// The rule: the backup holds every completed result before the coordinator acknowledges it to the
+// worker. Assignments are not mirrored: at takeover every unfinished task is idle again (a task in
+// progress may run twice across a takeover; the first completion wins and outputs are identical).
+
+/** Backup → coordinator, request. Reply: BackupWelcome; then the coordinator sends the snapshot as mr.sync requests. */
+export interface BackupRegister { op: "mr.backup.register"; address: string }
+export interface BackupWelcome { splits: number; reduces: number; outDir: string; app: AppSpec; taskTimeoutMs: number; takeovers: number }
+
+/** Coordinator → backup, request (answered ok once applied). */
+export type SyncEvent =
+  | { event: "split"; index: number; file: string; contents: string }
+  | { event: "mapped"; task: number; partitions: Grouped[] }
+  | { event: "reduced"; task: number; output: string }
+  | { event: "in-sync" };
+export type Sync = { op: "mr.sync" } & SyncEvent;

@@ -2,6 +2,7 @@
 
 import { brokerRole } from "../broker/broker_role.ts";
 import { statsCommand } from "../broker/stats_command.ts";
+import { backupRole } from "../mapreduce/backup_role.ts";
 import { coordinatorRole } from "../mapreduce/coordinator_role.ts";
 import { mapreduceCommand } from "../mapreduce/mapreduce_command.ts";
 import { workerRole } from "../mapreduce/worker_role.ts";
@@ -10,6 +11,6 @@ import { runCommand } from "../mutex/run_mutex_command.ts";
 import { slaveRole } from "../mutex/slave_role.ts";
 import type { CommandSpec, RoleSpec } from "./role.ts";
 
-export const roles: readonly RoleSpec[] = [brokerRole, coordinatorRole, workerRole, leaderRole, slaveRole];
+export const roles: readonly RoleSpec[] = [brokerRole, coordinatorRole, backupRole, workerRole, leaderRole, slaveRole];
 
 export const commands: readonly CommandSpec[] = [statsCommand, runCommand, mapreduceCommand];

@@ -23,34 +23,62 @@ export const workerRole: RoleSpec = {
   defaultListen: null,
   needsConnect: true,
   async start(config) {
-    const address = formatAddress(config.connect!);
     const { log } = config;
     let finish!: (code: number) => void;
     const done = new Promise<number>((resolve) => (finish = resolve));
     let exiting = false;
-    const client = new PeerClient({
-      host: config.connect!.host,
-      port: config.connect!.port,
-      identity: { node: config.id, role: "worker" },
-      token: config.token,
-      heartbeatMs: config.heartbeatMs,
-      frameBytesMax: limits.mapreduceFrameBytesMax,
-      // Keep trying for a bounded time: the coordinator may start later, or come back.
-      reconnectWindowMs: limits.coordinatorLostMs,
-      log,
-    });
+    let address = formatAddress(config.connect!);
+    /** Learnt from the coordinator's replies: where to go when it dies. */
+    let backup: string | null = null;
+    let client!: PeerClient;
+
     const exit = (code: number): void => {
       if (exiting) return;
       exiting = true;
       void client.close().then(() => finish(code));
     };
-    client.handlers.on("mr.exit", (m) => exit(typeof m.code === "number" ? m.code : 0));
-    client.on("gave-up", (err) => {
+
+    /** Go to the backup (it takes over when the coordinator is lost), or give up. */
+    const failOver = (why: string): void => {
       if (exiting) return;
-      process.stderr.write(`peer-node: worker ${config.id}: the coordinator at ${address} is gone (${err.message}); exiting\n`);
+      if (backup !== null && backup !== address) {
+        log.warn("coordinator-lost", { coordinator: address, why, goingTo: backup });
+        const old = client;
+        connectTo(backup);
+        void old.close();
+        return;
+      }
+      process.stderr.write(`peer-node: worker ${config.id}: the coordinator at ${address} is gone (${why}); exiting\n`);
       exiting = true;
-      finish(3);
-    });
+      void client.close().then(() => finish(3));
+    };
+
+    function connectTo(target: string): void {
+      address = target;
+      const at = target.lastIndexOf(":");
+      const next = new PeerClient({
+        host: target.slice(0, at).replace(/^\[|\]$/g, ""),
+        port: Number(target.slice(at + 1)),
+        identity: { node: config.id, role: "worker" },
+        token: config.token,
+        heartbeatMs: config.heartbeatMs,
+        frameBytesMax: limits.mapreduceFrameBytesMax,
+        // Keep trying for a bounded time: the coordinator may start later, or come back.
+        reconnectWindowMs: limits.coordinatorLostMs,
+        log,
+      });
+      next.handlers.on("mr.exit", (m) => exit(typeof m.code === "number" ? m.code : 0));
+      next.on("disconnected", () => {
+        if (next === client && backup !== null) failOver("connection lost");
+      });
+      next.on("gave-up", (err) => {
+        if (next === client) failOver(err.message);
+      });
+      client = next;
+      void next.connect().catch(() => {
+        /* reported through gave-up */
+      });
+    }
 
     async function loop(): Promise<void> {
       while (!exiting) {
@@ -64,40 +92,42 @@ export const workerRole: RoleSpec = {
           await Bun.sleep(limits.workerPollMs);
           continue;
         }
+        if (reply.backup !== undefined) backup = reply.backup;
         if ("exit" in reply) return exit(0);
         if ("wait" in reply) {
           await Bun.sleep(reply.wait);
           continue;
         }
-        await runTask(reply.task).catch((err) => {
+        const from = client;
+        await runTask(from, reply.task).catch((err) => {
           // The coordinator may have reassigned, finished, or gone: the next mr.next sorts it out.
           if (!exiting) log.warn("task-report-failed", { error: (err as Error).message });
         });
       }
     }
 
-    async function runTask(task: MapTask | ReduceTask): Promise<void> {
+    async function runTask(link: PeerClient, task: MapTask | ReduceTask): Promise<void> {
       const app = await appFor(task.app);
       try {
         if (task.kind === "map") {
           const partitions = mapTask(app, task);
-          await client.request({ op: "mr.mapped", task: task.task, attempt: task.attempt, partitions });
+          await link.request({ op: "mr.mapped", task: task.task, attempt: task.attempt, partitions });
         } else {
-          const output = await reduceTask(app, task);
-          await client.request({ op: "mr.reduced", task: task.task, attempt: task.attempt, output });
+          const output = await reduceTask(link, app, task);
+          await link.request({ op: "mr.reduced", task: task.task, attempt: task.attempt, output });
         }
       } catch (err) {
         if (err instanceof PeerError) throw err; // the coordinator, not the app
         const error = (err as Error).message ?? String(err);
-        await client.request({ op: "mr.failed", kind: task.kind, task: task.task, attempt: task.attempt, error });
+        await link.request({ op: "mr.failed", kind: task.kind, task: task.task, attempt: task.attempt, error });
       }
     }
 
-    async function reduceTask(app: MapReduceApp, task: ReduceTask): Promise<string> {
+    async function reduceTask(link: PeerClient, app: MapReduceApp, task: ReduceTask): Promise<string> {
       const pairs: KeyValue[] = [];
       for (let from = 0; from < task.maps; from += FETCHES_IN_FLIGHT) {
         const batch = Array.from({ length: Math.min(FETCHES_IN_FLIGHT, task.maps - from) }, (_, i) =>
-          client.request<{ groups: Grouped }>({ op: "mr.fetch", partition: task.task, map: from + i }),
+          link.request<{ groups: Grouped }>({ op: "mr.fetch", partition: task.task, map: from + i }),
         );
         for (const { groups } of await Promise.all(batch)) {
           for (const [key, values] of groups) for (const value of values) pairs.push([key, value]);
@@ -106,9 +136,12 @@ export const workerRole: RoleSpec = {
       return reduceAll(pairs, (key, values) => app.reduce(key, values));
     }
 
-    await client.connect().catch((err: Error) => {
-      throw new Error(`cannot reach the coordinator at ${address}: ${err.message}`);
-    });
+    connectTo(address);
+    try {
+      await client.ready(limits.coordinatorLostMs + 1_000);
+    } catch (err) {
+      if (!exiting) throw new Error(`cannot reach the coordinator at ${address}: ${(err as Error).message}`);
+    }
     void loop();
     return { done, stop: () => client.close() };
   },

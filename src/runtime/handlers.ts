@@ -21,6 +21,11 @@ export class HandlerTable {
     return this;
   }
 
+  /** Drop a handler (e.g. a backup's placeholder before it takes over). */
+  remove(op: string): void {
+    this.handlers.delete(op);
+  }
+
   has(op: string): boolean {
     return this.handlers.has(op);
   }

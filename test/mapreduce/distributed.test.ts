@@ -146,6 +146,40 @@ describe("like the MIT test script", () => {
   }, 60_000);
 });
 
+describe("backup coordinator", () => {
+  test("coordinator SIGKILLed mid-job with a backup: the backup takes over and the output is identical", async () => {
+    const expected = await sequential("seq-takeover", "wc");
+    const env = { MR_SLOW_MS: "30" };
+    // The coordinator dies right after its 4th completed map (of 10): the backup must hold those
+    // four and have the rest redone.
+    const coord = await coordinator("dist-takeover", TRACE_APP, [], { ...env, PEER_NODE_FAILPOINTS: "coordinator-crash-after-maps=4" });
+    const backup = await NodeProcess.start(["--role", "backup", "--connect", coord.address, "--listen", "127.0.0.1:0", "--heartbeat-ms", "200"], { cwd: dir, env });
+    await coord.waitForLog(/backup-in-sync/, 10_000);
+    const workers = await Promise.all(["w1", "w2", "w3"].map((id) => worker(coord.address, id, env)));
+    expect(await coord.exited).not.toBe(0);
+    expect(await backup.exited).toBe(0);
+    expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0, 0]);
+    expect(lines("dist-takeover")).toEqual(expected);
+    expect(backup.stderr).toMatch(/taking-over coordinator=\S+ why=\S+ maps=[4-9] reduces=0/);
+    expect(backup.stdout).toMatch(/done: .* 1 takeover\(s\)/);
+    const took = Number(/coordinating address=\S+ tookMs=(\d+)/.exec(backup.stderr)?.[1]);
+    console.log(`takeover: backup coordinating ${took} ms after it noticed the loss`);
+  }, 60_000);
+
+  test("a backup that registers mid-job receives the completed results first (in-sync), then mirrors each one", async () => {
+    const env = { MR_SLOW_MS: "30" };
+    const coord = await coordinator("dist-late-backup", TRACE_APP, [], env);
+    const workers = await Promise.all(["w1", "w2"].map((id) => worker(coord.address, id, env)));
+    await waitFor(() => /maps [1-9]\d*\/\d+/.test(coord.stderr), 10_000, 5);
+    const backup = await NodeProcess.start(["--role", "backup", "--connect", coord.address, "--listen", "127.0.0.1:0"], { cwd: dir, env });
+    expect(await coord.exited).toBe(0);
+    expect(await backup.exited).toBe(0); // told to exit with everyone when the job ended
+    await Promise.all(workers.map((w) => w.exited));
+    expect(coord.stderr).toMatch(/backup-in-sync/);
+    expect(backup.stderr).toMatch(/in-sync coordinator=\S+ maps=[1-9]/);
+  }, 60_000);
+});
+
 describe("bad input", () => {
   test.each([
     [["--input", "missing.txt", "--out", "x"], /--input: no such file: missing\.txt/],
