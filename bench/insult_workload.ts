@@ -2,6 +2,8 @@
 // replaces insults with CENSORED and replies to the client's reply queue; the client keeps W
 // requests in flight and measures throughput and round-trip latency.
 
+import { seededRandom } from "../src/seeded_random.ts";
+
 export const INSULTS = ["dimwit", "nincompoop", "goose", "numbskull", "dunce", "buffoon"];
 const INSULT_RE = new RegExp(`\\b(${INSULTS.join("|")})\\b`, "g");
 
@@ -12,11 +14,7 @@ export function censor(text: string): string {
 /** Deterministic texts of 80–90 bytes, about half with an insult. */
 export function makeTexts(count = 1024): string[] {
   const words = ["the", "weather", "is", "nice", "today", "and", "you", "are", "a", "real", "friend", "of", "mine", "said", "everybody", "at", "lunch"];
-  let seed = 42;
-  const rand = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
-  };
+  const rand = seededRandom(42);
   const texts: string[] = [];
   for (let i = 0; i < count; i++) {
     let text = "";

@@ -51,8 +51,15 @@ export interface Exit { op: "mr.exit"; code: number }
 // worker. Assignments are not mirrored: at takeover every unfinished task is idle again (a task in
 // progress may run twice across a takeover; the first completion wins and outputs are identical).
 
-/** Backup → coordinator, request. Reply: BackupWelcome; then the coordinator sends the snapshot as mr.sync requests. */
+/** Backup → coordinator, request. Reply: BackupWelcome (the job's shape). */
 export interface BackupRegister { op: "mr.backup.register"; address: string }
+/**
+ * Backup → coordinator, request, once the backup is ready to receive state: the coordinator sends
+ * the snapshot as mr.sync requests, mirrors every later completion the same way, and replies when
+ * the snapshot ("in-sync") is through. (Asking separately avoids state arriving before the backup
+ * has read the welcome.)
+ */
+export interface BackupSync { op: "mr.backup.sync" }
 export interface BackupWelcome { splits: number; reduces: number; outDir: string; app: AppSpec; taskTimeoutMs: number; takeovers: number }
 
 /** Coordinator → backup, request (answered ok once applied). */
@@ -62,3 +69,7 @@ export type SyncEvent =
   | { event: "reduced"; task: number; output: string }
   | { event: "in-sync" };
 export type Sync = { op: "mr.sync" } & SyncEvent;
+
+/** Anyone → coordinator, request: where the job stands (for progress displays and demos). */
+export interface StatusRequest { op: "mr.status" }
+export interface JobStatus { maps: number; mapsDone: number; reduces: number; reducesDone: number; workers: number; reassignments: number; retries: number; takeovers: number }

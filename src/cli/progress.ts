@@ -9,7 +9,8 @@ export class Progress {
 
   constructor(
     private readonly label: string,
-    private readonly total: number,
+    /** May grow once the real total is known. */
+    public total: number,
     private readonly widthChars = 30,
   ) {}
 

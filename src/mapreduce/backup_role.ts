@@ -102,6 +102,8 @@ export const backupRole: RoleSpec = {
     }
     job = new Job(Array.from({ length: welcome.splits }, () => ({ file: "", contents: "" })), welcome.reduces, welcome.taskTimeoutMs, limits.taskAttemptsMax);
     log.info("registered", { coordinator: coordinatorAddress, splits: welcome.splits, reduces: welcome.reduces });
+    // Only now, with somewhere to put it, ask for the state: the snapshot and every later result.
+    void link.request({ op: "mr.backup.sync" }, limits.requestTimeoutMs * 6).catch((err: Error) => log.warn("sync-failed", { error: err.message }));
     return {
       done,
       stop: async () => {

@@ -4,7 +4,7 @@
 // exit → exit).
 
 import { mkdir } from "node:fs/promises";
-import type { AppSpec, BackupWelcome, Grouped, Mapped, NextReply, Reduced, SyncEvent, TaskFailed } from "../../protocols/mapreduce.ts";
+import type { AppSpec, BackupWelcome, Grouped, JobStatus, Mapped, NextReply, Reduced, SyncEvent, TaskFailed } from "../../protocols/mapreduce.ts";
 import { Progress } from "../cli/progress.ts";
 import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
@@ -37,7 +37,7 @@ export class Coordinator {
   readonly done: Promise<number>;
   private finish!: (code: number) => void;
   private ending = false;
-  private backup: { connection: Connection; address: string; inSync: boolean } | null = null;
+  private backup: { connection: Connection; address: string; inSync: boolean; streaming: boolean } | null = null;
   private readonly status: ReturnType<typeof setInterval>;
   private readonly progress: Progress;
 
@@ -78,7 +78,14 @@ export class Coordinator {
         job.failed(kind === "reduce" ? "reduce" : "map", task, attempt, String(error));
         if (job.failure !== null) void this.end();
       })
-      .on("mr.backup.register", (m, c) => this.registerBackup(str(m, "address"), c));
+      .on("mr.backup.register", (m, c) => this.registerBackup(str(m, "address"), c))
+      .on("mr.backup.sync", async (_m, c) => {
+        await this.streamSnapshot(c);
+      })
+      .on("mr.status", (): JobStatus => ({
+        maps: splits, mapsDone: job.mapsDone, reduces: job.reduceCount, reducesDone: job.reducesDone,
+        workers: this.workerCount(), reassignments: job.reassignments, retries: job.retries, takeovers: o.takeovers,
+      }));
 
     server.on("closed", (c) => {
       if (c === this.backup?.connection) {
@@ -114,40 +121,45 @@ export class Coordinator {
     return { task: { kind: "reduce", task: next.task, attempt: next.attempt, app: this.o.app, maps: job.splits.length }, ...backup };
   }
 
-  /** A backup registers: welcome it, then stream the state; it is "in sync" once all is applied. */
+  /** A backup registers: it gets the job's shape; it asks for the state (mr.backup.sync) once ready for it. */
   private registerBackup(address: string, c: Connection): BackupWelcome {
     if (this.backup !== null && this.backup.connection.isOpen) throw new PeerError("PRECONDITION_FAILED", `a backup is already registered (${this.backup.address})`);
-    const { job } = this.o;
-    const backup = { connection: c, address, inSync: false };
-    this.backup = backup;
+    this.backup = { connection: c, address, inSync: false, streaming: false };
     this.o.log.info("backup-registered", { backup: address });
-    queueMicrotask(async () => {
-      try {
-        for (let index = 0; index < job.splits.length; index++) {
-          const { file, contents } = job.splits[index]!;
-          await c.request({ op: "mr.sync", event: "split", index, file, contents }, limits.requestTimeoutMs);
-        }
-        for (let task = 0; task < job.splits.length; task++) {
-          const partitions = job.intermediate[task];
-          if (partitions) await c.request({ op: "mr.sync", event: "mapped", task, partitions });
-        }
-        for (let task = 0; task < job.reduceCount; task++) {
-          if (job.isDone("reduce", task)) await c.request({ op: "mr.sync", event: "reduced", task, output: await Bun.file(outputPath(this.o.outDir, task)).text() });
-        }
-        await c.request({ op: "mr.sync", event: "in-sync" });
-        backup.inSync = true;
-        this.o.log.info("backup-in-sync", { backup: address });
-      } catch (err) {
-        this.o.log.warn("backup-sync-failed", { backup: address, error: (err as Error).message });
-      }
-    });
+    const { job } = this.o;
     return { splits: job.splits.length, reduces: job.reduceCount, outDir: this.o.outDir, app: this.o.app, taskTimeoutMs: this.o.taskTimeoutMs, takeovers: this.o.takeovers };
+  }
+
+  /**
+   * Send the state as mr.sync requests: splits, completed maps, completed reduces, then "in-sync".
+   * Live completions are mirrored from the first of these on, and the connection keeps them in
+   * order, so the backup never misses one. The reply goes out once the backup is in sync.
+   */
+  private async streamSnapshot(c: Connection): Promise<void> {
+    const backup = this.backup;
+    if (backup === null || backup.connection !== c) throw new PeerError("PRECONDITION_FAILED", "register first (mr.backup.register)");
+    backup.streaming = true;
+    const { job } = this.o;
+    for (let index = 0; index < job.splits.length; index++) {
+      const { file, contents } = job.splits[index]!;
+      await c.request({ op: "mr.sync", event: "split", index, file, contents });
+    }
+    for (let task = 0; task < job.splits.length; task++) {
+      const partitions = job.intermediate[task];
+      if (partitions) await c.request({ op: "mr.sync", event: "mapped", task, partitions });
+    }
+    for (let task = 0; task < job.reduceCount; task++) {
+      if (job.isDone("reduce", task)) await c.request({ op: "mr.sync", event: "reduced", task, output: await Bun.file(outputPath(this.o.outDir, task)).text() });
+    }
+    await c.request({ op: "mr.sync", event: "in-sync" });
+    backup.inSync = true;
+    this.o.log.info("backup-in-sync", { backup: backup.address });
   }
 
   /** The backup applies a completed result before we act on it. Without a backup, nothing to wait for. */
   private async mirror(event: SyncEvent): Promise<void> {
     const backup = this.backup;
-    if (backup === null || !backup.connection.isOpen) return;
+    if (backup === null || !backup.streaming || !backup.connection.isOpen) return;
     try {
       await backup.connection.request({ op: "mr.sync", ...event });
     } catch (err) {
@@ -155,10 +167,13 @@ export class Coordinator {
     }
   }
 
+  private workerCount(): number {
+    return this.o.server.readyConnections().filter((c) => c.peer?.role === "worker").length;
+  }
+
   private showProgress(): void {
-    const { job, server } = this.o;
-    const workers = server.readyConnections().filter((c) => c.peer?.role === "worker").length;
-    this.progress.update(job.mapsDone + job.reducesDone, `maps ${job.mapsDone}/${job.splits.length} reduces ${job.reducesDone}/${job.reduceCount} workers ${workers} reassigned ${job.reassignments}`);
+    const { job } = this.o;
+    this.progress.update(job.mapsDone + job.reducesDone, `maps ${job.mapsDone}/${job.splits.length} reduces ${job.reducesDone}/${job.reduceCount} workers ${this.workerCount()} reassigned ${job.reassignments}`);
   }
 
   /** Outputs are final before anyone is told to exit; then the workers go, then we do. */

@@ -19,10 +19,11 @@ const FETCHES_IN_FLIGHT = 16;
 export const workerRole: RoleSpec = {
   name: "worker",
   summary: "MapReduce worker: runs map and reduce tasks for a coordinator (start as many as you like)",
-  flags: [],
+  flags: [{ name: "task-delay-ms", type: "int", valueName: "N", min: 0, max: 60_000, help: "pause this long after each task: simulates a slower machine (demos, labs)" }],
   defaultListen: null,
   needsConnect: true,
-  async start(config) {
+  async start(config, flags) {
+    const taskDelayMs = flags.int("task-delay-ms", 0);
     const { log } = config;
     let finish!: (code: number) => void;
     const done = new Promise<number>((resolve) => (finish = resolve));
@@ -103,6 +104,7 @@ export const workerRole: RoleSpec = {
           // The coordinator may have reassigned, finished, or gone: the next mr.next sorts it out.
           if (!exiting) log.warn("task-report-failed", { error: (err as Error).message });
         });
+        if (taskDelayMs > 0) await Bun.sleep(taskDelayMs);
       }
     }
 

@@ -11,6 +11,7 @@ import type { CommandSpec } from "../cli/role.ts";
 import { UsageError } from "../cli/usage_error.ts";
 import { killAll, LocalProcess } from "../launcher/local_process.ts";
 import { limits } from "../limits.ts";
+import { runMapReduceDemo } from "../mapreduce/demo.ts";
 import { RoundState } from "./round_state.ts";
 
 export interface MutexRunResult {
@@ -111,14 +112,20 @@ async function startSlaves(count: number, argsFor: (i: number) => string[], laun
 
 export const runCommand: CommandSpec = {
   name: "run",
-  summary: "run a scenario with local processes: `run mutex --slaves N [--json]`",
+  summary: "run a scenario with local processes: `run mapreduce` (the demo), `run mutex --slaves N [--json]`",
   flags: [
     { name: "slaves", type: "int", valueName: "N", help: `mutex: number of slave processes (1..${limits.mutexSlavesMax})` },
     { name: "json", type: "boolean", help: "print one JSON object instead of text" },
+    { name: "workers", type: "int", valueName: "N", min: 2, max: 64, help: "mapreduce: number of workers (default 3)" },
+    { name: "size-mb", type: "int", valueName: "N", min: 1, max: 1024, help: "mapreduce: size of the generated corpus (default 6)" },
   ],
   async run(flags: Flags, positionals: string[]) {
     const scenario = positionals[0];
-    if (scenario !== "mutex") throw new UsageError(`run: unknown scenario ${scenario === undefined ? "(none)" : `"${scenario}"`}; scenarios: mutex`);
+    if (scenario === "mapreduce") {
+      const result = await runMapReduceDemo({ workers: flags.int("workers", 3), sizeMb: flags.int("size-mb", 6) });
+      return result.identical ? 0 : 1;
+    }
+    if (scenario !== "mutex") throw new UsageError(`run: unknown scenario ${scenario === undefined ? "(none)" : `"${scenario}"`}; scenarios: mapreduce, mutex`);
     if (!flags.has("slaves")) throw new UsageError("run mutex needs --slaves N");
     const slaves = flags.int("slaves", 0);
     if (slaves < 1 || slaves > limits.mutexSlavesMax) throw new UsageError(`--slaves: ${slaves} is out of range 1..${limits.mutexSlavesMax}`);

@@ -8,6 +8,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { seededRandom } from "../../src/seeded_random.ts";
 import { FaultProxy } from "../harness/fault_proxy.ts";
 import { NodeProcess, killAll, REPO_ROOT } from "../harness/node_process.ts";
 import { waitFor } from "../harness/wait_for.ts";
@@ -23,8 +24,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 // A deterministic corpus: 6 files, two of them larger than one split (256 KiB).
 const WORDS = ["alpha", "beta", "gamma", "delta", "Épée", "naïve", "über", "zeta", "eta", "theta", "iota", "kappa", "lambda", "Mu"];
-let seed = 7;
-const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed % n);
+const rand = seededRandom(7);
 for (let f = 0; f < 6; f++) {
   const size = f < 2 ? 600_000 : 20_000;
   let text = "";
@@ -167,7 +167,7 @@ describe("backup coordinator", () => {
   }, 60_000);
 
   test("a backup that registers mid-job receives the completed results first (in-sync), then mirrors each one", async () => {
-    const env = { MR_SLOW_MS: "30" };
+    const env = { MR_SLOW_MS: "80" };
     const coord = await coordinator("dist-late-backup", TRACE_APP, [], env);
     const workers = await Promise.all(["w1", "w2"].map((id) => worker(coord.address, id, env)));
     await waitFor(() => /maps [1-9]\d*\/\d+/.test(coord.stderr), 10_000, 5);
