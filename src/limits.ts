@@ -104,8 +104,10 @@ export const limits = {
   taskAttemptsMax: 3,
   /** How long an idle worker waits before asking again. */
   workerPollMs: 20,
-  /** How long a worker keeps trying to reach its coordinator before exiting. */
+  /** How long a worker keeps trying to reach a coordinator it has lost before exiting (or failing over). */
   coordinatorLostMs: 3_000,
+  /** How long a worker started before its coordinator waits for it: labs start terminals in any order. */
+  coordinatorFirstConnectMs: 30_000,
 
   // Shutdown.
   /** How long SIGINT/SIGTERM waits for outbound buffers to flush before exiting anyway. */

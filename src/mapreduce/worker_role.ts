@@ -45,7 +45,7 @@ export const workerRole: RoleSpec = {
       if (backup !== null && backup !== address) {
         log.warn("coordinator-lost", { coordinator: address, why, goingTo: backup });
         const old = client;
-        connectTo(backup);
+        connectTo(backup, limits.coordinatorLostMs);
         void old.close();
         return;
       }
@@ -54,7 +54,7 @@ export const workerRole: RoleSpec = {
       void client.close().then(() => finish(3));
     };
 
-    function connectTo(target: string): void {
+    function connectTo(target: string, windowMs: number): void {
       address = target;
       const at = target.lastIndexOf(":");
       const next = new PeerClient({
@@ -65,13 +65,15 @@ export const workerRole: RoleSpec = {
         heartbeatMs: config.heartbeatMs,
         frameBytesMax: limits.mapreduceFrameBytesMax,
         // Keep trying for a bounded time: the coordinator may start later, or come back.
-        reconnectWindowMs: limits.coordinatorLostMs,
+        reconnectWindowMs: windowMs,
         log,
       });
       next.handlers.on("mr.exit", (m) => exit(typeof m.code === "number" ? m.code : 0));
       next.on("disconnected", () => {
         if (next === client && backup !== null) failOver("connection lost");
       });
+      // Once connected, losing the coordinator gets the short window.
+      next.once("ready", () => next.setReconnectWindow(limits.coordinatorLostMs));
       next.on("gave-up", (err) => {
         if (next === client) failOver(err.message);
       });
@@ -138,9 +140,9 @@ export const workerRole: RoleSpec = {
       return reduceAll(pairs, (key, values) => app.reduce(key, values));
     }
 
-    connectTo(address);
+    connectTo(address, limits.coordinatorFirstConnectMs);
     try {
-      await client.ready(limits.coordinatorLostMs + 1_000);
+      await client.ready(limits.coordinatorFirstConnectMs + 1_000);
     } catch (err) {
       if (!exiting) throw new Error(`cannot reach the coordinator at ${address}: ${(err as Error).message}`);
     }

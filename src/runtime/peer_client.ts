@@ -136,6 +136,11 @@ export class PeerClient extends Emitter<ClientEvents> {
     return true;
   }
 
+  /** Change how long an outage may last before the client gives up (e.g. shorter once connected). */
+  setReconnectWindow(windowMs: number | undefined): void {
+    this.options.reconnectWindowMs = windowMs;
+  }
+
   /** For layers on top (BrokerClient) to report what they could not restore after a reconnect. */
   emitRecoveryError(what: string, error: PeerError): void {
     this.log.warn("recovery-failed", { what, reason: error.name, message: error.message });

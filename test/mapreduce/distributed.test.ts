@@ -210,3 +210,17 @@ describe("bad input", () => {
     expect(w.stderr).toMatch(/peer-node: worker w1: the coordinator at 127\.0\.0\.1:\d+ is gone/);
   }, 30_000);
 });
+
+test("workers started before the coordinator wait for it and then do the job", async () => {
+  const expected = await sequential("seq-early", "wc");
+  // Pick a free port, start the workers against it, then the coordinator on it.
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  const workers = await Promise.all(["w1", "w2"].map((id) => worker(`127.0.0.1:${port}`, id)));
+  await Bun.sleep(700);
+  const coord = await NodeProcess.start(["--role", "coordinator", "--listen", `127.0.0.1:${port}`, "--input", "pg-*.txt", "--out", "dist-early", "--reduces", "5"], { cwd: dir });
+  expect(await coord.exited).toBe(0);
+  expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0]);
+  expect(lines("dist-early")).toEqual(expected);
+}, 60_000);
