@@ -16,6 +16,11 @@ export function reduceAll(pairs: Iterable<[string, string]>, reduce: (key: strin
     if (values === undefined) groups.set(key, [value]);
     else values.push(value);
   }
+  return reduceGroups(groups, reduce);
+}
+
+/** Reduce already-grouped values, in key order. */
+export function reduceGroups(groups: Map<string, string[]>, reduce: (key: string, values: string[]) => string): string {
   const keys = [...groups.keys()].sort();
   let text = "";
   for (const key of keys) text += `${key} ${reduce(key, groups.get(key)!)}\n`;

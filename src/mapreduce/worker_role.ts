@@ -8,9 +8,9 @@ import type { RoleSpec } from "../cli/role.ts";
 import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
 import { PeerClient } from "../runtime/peer_client.ts";
-import type { KeyValue, MapReduceApp } from "./app.ts";
+import type { MapReduceApp } from "./app.ts";
 import { appFor } from "./app_loader.ts";
-import { reduceAll } from "./output.ts";
+import { reduceGroups } from "./output.ts";
 import { partitionOf } from "./partition.ts";
 
 /** Concurrent mr.fetch requests of one reduce. */
@@ -128,16 +128,21 @@ export const workerRole: RoleSpec = {
     }
 
     async function reduceTask(link: PeerClient, app: MapReduceApp, task: ReduceTask): Promise<string> {
-      const pairs: KeyValue[] = [];
+      // Merge the maps' groups in map order, so each key's values keep the order the maps emitted.
+      const merged = new Map<string, string[]>();
       for (let from = 0; from < task.maps; from += FETCHES_IN_FLIGHT) {
         const batch = Array.from({ length: Math.min(FETCHES_IN_FLIGHT, task.maps - from) }, (_, i) =>
           link.request<{ groups: Grouped }>({ op: "mr.fetch", partition: task.task, map: from + i }),
         );
         for (const { groups } of await Promise.all(batch)) {
-          for (const [key, values] of groups) for (const value of values) pairs.push([key, value]);
+          for (const [key, values] of groups) {
+            const into = merged.get(key);
+            if (into === undefined) merged.set(key, values);
+            else for (const value of values) into.push(value);
+          }
         }
       }
-      return reduceAll(pairs, (key, values) => app.reduce(key, values));
+      return reduceGroups(merged, (key, values) => app.reduce(key, values));
     }
 
     connectTo(address, limits.coordinatorFirstConnectMs);
