@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { seededRandom } from "../../src/seeded_random.ts";
 import { FaultProxy } from "../harness/fault_proxy.ts";
 import { NodeProcess, killAll, REPO_ROOT } from "../harness/node_process.ts";
+import { connectClient } from "../harness/test_client.ts";
 import { waitFor } from "../harness/wait_for.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "peer-node-mrd-"));
@@ -81,11 +82,24 @@ describe("like the MIT test script", () => {
     expect(lines("dist-par")).toEqual(expected);
     await Promise.all(all.map((p) => p.exited));
     void firstExit;
-    const maps = readdirSync(trace).map((f) => f.split("-")).map(([, pid, start, end]) => ({ pid, start: Number(start), end: Number(end) }));
+    const maps = readdirSync(trace).filter((f) => f.startsWith("map-")).map((f) => f.split("-")).map(([, pid, start, end]) => ({ pid, start: Number(start), end: Number(end) }));
     const splits = Number(/done: (\d+) map/.exec(coord.stdout)![1]);
     expect(maps).toHaveLength(splits); // job count: each map ran exactly once
     const overlap = maps.some((a) => maps.some((b) => a.pid !== b.pid && a.start < b.end && b.start < a.end));
     expect(overlap).toBe(true); // parallelism: two workers were mapping at the same time
+  }, 60_000);
+
+  test("reduce parallelism: two workers reduce at the same time", async () => {
+    const trace = join(dir, "trace-reduce");
+    mkdirSync(trace);
+    const env = { MR_TRACE_DIR: trace, MR_SLOW_REDUCE_MS: "3" };
+    const coord = await coordinator("dist-rpar", TRACE_APP, [], env);
+    const workers = await Promise.all(["w1", "w2"].map((id) => worker(coord.address, id, env)));
+    expect(await coord.exited).toBe(0);
+    await Promise.all(workers.map((w) => w.exited));
+    const spans = readdirSync(trace).filter((f) => f.startsWith("reduce-")).map((f) => f.split("-")).map(([, pid, start, end]) => ({ pid, start: Number(start), end: Number(end) }));
+    expect(spans.length).toBe(2); // both workers reduced
+    expect(spans[0]!.start < spans[1]!.end && spans[1]!.start < spans[0]!.end).toBe(true);
   }, 60_000);
 
   test("crash test: workers die at random and are restarted; the output is still equal", async () => {
@@ -164,6 +178,29 @@ describe("backup coordinator", () => {
     expect(backup.stdout).toMatch(/done: .* 1 takeover\(s\)/);
     const took = Number(/coordinating address=\S+ tookMs=(\d+)/.exec(backup.stderr)?.[1]);
     console.log(`takeover: backup coordinating ${took} ms after it noticed the loss`);
+  }, 60_000);
+
+  test("a second backup follows the first: coordinator dies, backup 1 takes over, backup 2 registers with it, backup 1 dies, backup 2 finishes", async () => {
+    const expected = await sequential("seq-chain", "wc");
+    const env = { MR_SLOW_MS: "40" };
+    const coord = await coordinator("dist-chain", TRACE_APP, [], { ...env, PEER_NODE_FAILPOINTS: "coordinator-crash-after-maps=3" });
+    const backup1 = await NodeProcess.start(["--role", "backup", "--connect", coord.address, "--listen", "127.0.0.1:0", "--heartbeat-ms", "200"], { cwd: dir, env });
+    await coord.waitForLog(/backup-in-sync/, 10_000);
+    const workers = await Promise.all(["w1", "w2"].map((id) => worker(coord.address, id, env)));
+    await backup1.waitForLog(/coordinating/, 10_000);
+    const backup2 = await NodeProcess.start(["--role", "backup", "--connect", backup1.address, "--listen", "127.0.0.1:0", "--heartbeat-ms", "200"], { cwd: dir, env });
+    await backup1.waitForLog(/backup-in-sync/, 10_000);
+    // Once two more maps are done, every worker has asked for work since backup 2 was in sync,
+    // so each knows where to go next.
+    const status = await connectClient(backup1.address, { heartbeatMs: 0, reconnect: false });
+    const mapsAt = (await status.request<{ mapsDone: number }>({ op: "mr.status" })).mapsDone;
+    await waitFor(async () => (await status.request<{ mapsDone: number }>({ op: "mr.status" })).mapsDone >= mapsAt + 2, 10_000, 10);
+    await status.close();
+    backup1.kill("SIGKILL");
+    expect(await backup2.exited).toBe(0);
+    expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0]);
+    expect(lines("dist-chain")).toEqual(expected);
+    expect(backup2.stdout).toMatch(/done: .* 2 takeover\(s\)/);
   }, 60_000);
 
   test("a backup that registers mid-job receives the completed results first (in-sync), then mirrors each one", async () => {
