@@ -128,10 +128,9 @@ describe("like the MIT test script", () => {
   test("a SIGSTOPped worker's task is reissued after --task-timeout-ms; first completion wins", async () => {
     const expected = await sequential("seq-stop", "wc");
     const env = { MR_SLOW_MS: "100" };
-    // Heartbeats off for the paused worker's connection would be the pure timeout case; with them
-    // on, death detection may release the task first. Either way the task must be done elsewhere.
     const coord = await coordinator("dist-stop", TRACE_APP, ["--task-timeout-ms", "500"], env);
-    const slow = await worker(coord.address, "w-stopped", env);
+    // A 60 s heartbeat: only the task timeout, not death detection, can take its task away.
+    const slow = await NodeProcess.start(["--role", "worker", "--connect", coord.address, "--id", "w-stopped", "--heartbeat-ms", "60000"], { waitListening: false, cwd: dir, env });
     await coord.waitForLog(/peer-ready peer=w-stopped/, 10_000);
     await Bun.sleep(50); // it has a map in hand
     slow.pause();
@@ -140,6 +139,7 @@ describe("like the MIT test script", () => {
     await Promise.all(others.map((w) => w.exited));
     expect(lines("dist-stop")).toEqual(expected);
     expect(coord.stdout).toMatch(/[1-9]\d* reassigned/);
+    expect(coord.stderr).not.toMatch(/peer-dead peer=w-stopped/);
   }, 60_000);
 
   test("a worker cut off by the fault proxy has its task reassigned; the output is equal", async () => {
