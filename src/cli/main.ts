@@ -98,6 +98,24 @@ async function runRole(role: RoleSpec, flags: Flags): Promise<number> {
     frameBytesMax: flags.int("frame-bytes-max", limits.frameBytesMax),
     logLevel,
   });
+  // Signal handlers go in before anything starts: a script may send SIGTERM as soon as it reads the
+  // listening line, which start() prints. A signal during start-up stops the node once it is up.
+  let running: { stop(): Promise<void> } | null = null;
+  let stopRequested: string | null = null;
+  let resolveStopped!: (code: number) => void;
+  const stopped = new Promise<number>((resolve) => (resolveStopped = resolve));
+  const stopNow = (): void => {
+    config.log.info("stopping", { signal: stopRequested });
+    void running!.stop().then(() => resolveStopped(0));
+  };
+  const onSignal = (signal: string): void => {
+    if (stopRequested !== null) return;
+    stopRequested = signal;
+    if (running !== null) stopNow();
+  };
+  process.once("SIGINT", () => onSignal("SIGINT"));
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
+
   // The embedded broker is the same broker a `--role broker` node runs; the role reaches it over
   // loopback like any other client, so nothing differs between the two set-ups.
   const embedded = embed ? hostBroker(config) : null;
@@ -106,23 +124,15 @@ async function runRole(role: RoleSpec, flags: Flags): Promise<number> {
     config.brokerInProcess = true;
   }
   const started = await role.start(config, flags);
-  const running = embedded === null ? started : {
-    done: started.done,
+  running = embedded === null ? started : {
     stop: async () => {
       await started.stop();
       embedded.broker.stop();
       await embedded.server.stop();
     },
   };
-  const stopped = new Promise<number>((resolve) => {
-    const onSignal = (signal: string): void => {
-      config.log.info("stopping", { signal });
-      void running.stop().then(() => resolve(0));
-    };
-    process.once("SIGINT", () => onSignal("SIGINT"));
-    process.once("SIGTERM", () => onSignal("SIGTERM"));
-  });
-  return Promise.race([running.done, stopped]);
+  if (stopRequested !== null) stopNow();
+  return Promise.race([started.done, stopped]);
 }
 
 /** The value of --role, looked up before full parsing because it decides which flags exist. */

@@ -63,6 +63,7 @@ export const backupRole: RoleSpec = {
       }
     });
     let jobEnded = false;
+    let stopping = false;
     passive.on("mr.exit", (m) => {
       // The job ended normally: the coordinator wrote the outputs; we are done too.
       jobEnded = true;
@@ -70,7 +71,7 @@ export const backupRole: RoleSpec = {
     });
 
     const takeOver = async (why: string): Promise<void> => {
-      if (coordinator !== null || job === null || welcome === null || jobEnded) return;
+      if (coordinator !== null || job === null || welcome === null || jobEnded || stopping) return;
       if (!inSync) {
         process.stderr.write(`peer-node: backup ${config.id}: the coordinator at ${coordinatorAddress} is gone (${why}) before the backup was in sync; exiting\n`);
         await server.stop();
@@ -107,6 +108,7 @@ export const backupRole: RoleSpec = {
     return {
       done,
       stop: async () => {
+        stopping = true; // our own close is not a lost coordinator: no takeover
         await link.close();
         await (coordinator?.stop() ?? server.stop());
       },

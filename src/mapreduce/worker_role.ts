@@ -152,7 +152,13 @@ export const workerRole: RoleSpec = {
       if (!exiting) throw new Error(`cannot reach the coordinator at ${address}: ${(err as Error).message}`);
     }
     void loop();
-    return { done, stop: () => client.close() };
+    return {
+      done,
+      stop: () => {
+        exiting = true; // our own close is not a lost coordinator: no failover
+        return client.close();
+      },
+    };
   },
 };
 

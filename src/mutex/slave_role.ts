@@ -68,11 +68,18 @@ export const slaveRole: RoleSpec = {
       await new Promise(() => {});
     }
     toLeader({ type: "request", slave: config.id, epoch: 0 });
+    let stopping = false;
     void p.brokerLost.then((why) => {
-      if (p.state.done) return;
+      if (p.state.done || stopping) return; // our own orderly stop closes the connection too
       process.stderr.write(`peer-node: slave ${config.id}: ${why}; exiting\n`);
       finish(3);
     });
-    return { done, stop: () => p.client.close() };
+    return {
+      done,
+      stop: () => {
+        stopping = true;
+        return p.client.close();
+      },
+    };
   },
 };
