@@ -250,14 +250,18 @@ describe("bad input", () => {
 
 test("workers started before the coordinator wait for it and then do the job", async () => {
   const expected = await sequential("seq-early", "wc");
-  // Pick a free port, start the workers against it, then the coordinator on it.
+  // Slow maps: the job outlasts the reconnect backoff's 2 s ceiling, so both waiting workers
+  // reach the coordinator before it is over (a worker that arrives after the end waits 30 s).
+  const env = { MR_SLOW_MS: "500" };
   const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = probe.port;
   probe.stop(true);
-  const workers = await Promise.all(["w1", "w2"].map((id) => worker(`127.0.0.1:${port}`, id)));
+  const workers = await Promise.all(["w1", "w2"].map((id) => worker(`127.0.0.1:${port}`, id, env)));
   await Bun.sleep(700);
-  const coord = await NodeProcess.start(["--role", "coordinator", "--listen", `127.0.0.1:${port}`, "--input", "pg-*.txt", "--out", "dist-early", "--reduces", "5"], { cwd: dir });
+  const coord = await NodeProcess.start(["--role", "coordinator", "--listen", `127.0.0.1:${port}`, "--input", "pg-*.txt", "--out", "dist-early", "--reduces", "5", "--app", TRACE_APP], { cwd: dir, env });
   expect(await coord.exited).toBe(0);
   expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0]);
   expect(lines("dist-early")).toEqual(expected);
+  expect(coord.stderr).toMatch(/peer-ready peer=w1/);
+  expect(coord.stderr).toMatch(/peer-ready peer=w2/);
 }, 60_000);
