@@ -182,7 +182,8 @@ describe("backup coordinator", () => {
 
   test("a second backup follows the first: coordinator dies, backup 1 takes over, backup 2 registers with it, backup 1 dies, backup 2 finishes", async () => {
     const expected = await sequential("seq-chain", "wc");
-    const env = { MR_SLOW_MS: "40" };
+    // Slow maps keep the job running long enough for backup 2 to sync before backup 1 dies.
+    const env = { MR_SLOW_MS: "150" };
     const coord = await coordinator("dist-chain", TRACE_APP, [], { ...env, PEER_NODE_FAILPOINTS: "coordinator-crash-after-maps=3" });
     const backup1 = await NodeProcess.start(["--role", "backup", "--connect", coord.address, "--listen", "127.0.0.1:0", "--heartbeat-ms", "200"], { cwd: dir, env });
     await coord.waitForLog(/backup-in-sync/, 10_000);
@@ -190,11 +191,14 @@ describe("backup coordinator", () => {
     await backup1.waitForLog(/coordinating/, 10_000);
     const backup2 = await NodeProcess.start(["--role", "backup", "--connect", backup1.address, "--listen", "127.0.0.1:0", "--heartbeat-ms", "200"], { cwd: dir, env });
     await backup1.waitForLog(/backup-in-sync/, 10_000);
-    // Once two more maps are done, every worker has asked for work since backup 2 was in sync,
-    // so each knows where to go next.
+    // Once two more tasks are done, every worker has asked for work since backup 2 was in sync,
+    // so each knows where to go next. (Maps and reduces both count: the job may be past its maps.)
+    type Status = { mapsDone: number; reducesDone: number; reduces: number };
     const status = await connectClient(backup1.address, { heartbeatMs: 0, reconnect: false });
-    const mapsAt = (await status.request<{ mapsDone: number }>({ op: "mr.status" })).mapsDone;
-    await waitFor(async () => (await status.request<{ mapsDone: number }>({ op: "mr.status" })).mapsDone >= mapsAt + 2, 10_000, 10);
+    const tasksDone = (s: Status): number => s.mapsDone + s.reducesDone;
+    const at = await status.request<Status>({ op: "mr.status" });
+    expect(at.reducesDone).toBeLessThan(at.reduces - 2); // enough of the job is left to test
+    await waitFor(async () => tasksDone(await status.request<Status>({ op: "mr.status" })) >= tasksDone(at) + 2, 10_000, 10);
     await status.close();
     backup1.kill("SIGKILL");
     expect(await backup2.exited).toBe(0);
