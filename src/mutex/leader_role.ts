@@ -8,7 +8,7 @@ import type { RoleSpec } from "../cli/role.ts";
 import { crashNow, failpoint, hangNow } from "../failpoints.ts";
 import { UsageError } from "../cli/usage_error.ts";
 import { Leadership } from "./leadership.ts";
-import { joinRound, type Participant } from "./participant.ts";
+import { exitOnBrokerLoss, joinRound, type Participant } from "./participant.ts";
 import { ROUND_DEFAULT } from "./slave_role.ts";
 
 export const leaderRole: RoleSpec = {
@@ -58,19 +58,7 @@ export const leaderRole: RoleSpec = {
       await p.client.close();
       finish(0);
     }
-    let stopping = false;
-    void p.brokerLost.then((why) => {
-      if (p.state.done || stopping) return; // our own orderly stop closes the connection too
-      process.stderr.write(`peer-node: leader ${config.id}: ${why}; exiting\n`);
-      finish(3);
-    });
-    return {
-      done,
-      stop: () => {
-        stopping = true;
-        return p.client.close();
-      },
-    };
+    return { done, stop: exitOnBrokerLoss(p, `leader ${config.id}`, finish) };
   },
 };
 

@@ -75,3 +75,20 @@ async function connectWithin(address: string, windowMs: number, options: BrokerC
     }
   }
 }
+
+/**
+ * Mid-round, losing the broker is final: exit 3 with one line naming who and why. Our own orderly
+ * stop closes the connection too and is not a loss. Returns the role's stop().
+ */
+export function exitOnBrokerLoss(p: Participant, who: string, finish: (code: number) => void): () => Promise<void> {
+  let stopping = false;
+  void p.brokerLost.then((why) => {
+    if (p.state.done || stopping) return;
+    process.stderr.write(`peer-node: ${who}: ${why}; exiting\n`);
+    finish(3);
+  });
+  return () => {
+    stopping = true;
+    return p.client.close();
+  };
+}

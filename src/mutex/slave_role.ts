@@ -8,7 +8,7 @@ import { MUTEX_CONTROL, MUTEX_FANOUT, MUTEX_INBOX, MUTEX_REQUESTS } from "../../
 import type { RoleSpec } from "../cli/role.ts";
 import { crashNow, failpoint, hangNow } from "../failpoints.ts";
 import { Leadership } from "./leadership.ts";
-import { joinRound, type Participant } from "./participant.ts";
+import { exitOnBrokerLoss, joinRound, type Participant } from "./participant.ts";
 import type { RoundState } from "./round_state.ts";
 
 export const ROUND_DEFAULT = "mutex";
@@ -68,18 +68,6 @@ export const slaveRole: RoleSpec = {
       await new Promise(() => {});
     }
     toLeader({ type: "request", slave: config.id, epoch: 0 });
-    let stopping = false;
-    void p.brokerLost.then((why) => {
-      if (p.state.done || stopping) return; // our own orderly stop closes the connection too
-      process.stderr.write(`peer-node: slave ${config.id}: ${why}; exiting\n`);
-      finish(3);
-    });
-    return {
-      done,
-      stop: () => {
-        stopping = true;
-        return p.client.close();
-      },
-    };
+    return { done, stop: exitOnBrokerLoss(p, `slave ${config.id}`, finish) };
   },
 };
