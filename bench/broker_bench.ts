@@ -2,7 +2,6 @@
 // Redis, NATS and RabbitMQ when they answer on loopback; fanout deliveries/s; latency at W = 1;
 // RSS with 1M queued messages.
 
-import type { Subprocess } from "bun";
 import { BrokerClient } from "../src/broker/broker_client.ts";
 import { drive, type WorkloadResult } from "./insult_workload.ts";
 import { NatsSystem } from "./systems/nats.ts";
@@ -27,7 +26,7 @@ export interface Row {
 async function runOne(system: BenchSystem, messages: number, window: number): Promise<WorkloadResult> {
   const runId = `${system.name}-${window}-${Date.now() % 1e6}`;
   const address = await system.prepare(runId);
-  const worker: Subprocess = await startWorker(system.name, address, runId, window);
+  const worker = await startWorker(system.name, address, runId, window);
   try {
     return await drive(`${system.name} W=${window}`, messages, window, (onReply) => system.connectClient(runId, window, onReply));
   } finally {

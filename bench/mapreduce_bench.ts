@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { JobStatus } from "../protocols/mapreduce.ts";
 import { killAll, LocalProcess } from "../src/launcher/local_process.ts";
 import { generateCorpus } from "../src/mapreduce/demo.ts";
-import { PeerClient } from "../src/runtime/peer_client.ts";
+import { queryJobStatus } from "../src/mapreduce/status_query.ts";
 
 export interface MapReduceBenchResult {
   megabytes: number;
@@ -16,19 +16,6 @@ export interface MapReduceBenchResult {
   runs: Array<{ workers: number; ms: number }>;
   crash: { baseMs: number; crashedMs: number };
   takeover: { servingMs: number; firstTaskMs: number };
-}
-
-async function status(address: string): Promise<JobStatus | null> {
-  const at = address.lastIndexOf(":");
-  const client = new PeerClient({ host: address.slice(0, at), port: Number(address.slice(at + 1)), identity: { node: "bench", role: "observer" }, heartbeatMs: 0, reconnect: false });
-  try {
-    await client.connect();
-    return await client.request<JobStatus>({ op: "mr.status" }, 1_000);
-  } catch {
-    return null;
-  } finally {
-    await client.close().catch(() => {});
-  }
 }
 
 export async function runMapReduceBench(binary: string, megabytes: number, log: (line: string) => void): Promise<MapReduceBenchResult> {
@@ -52,7 +39,7 @@ export async function runMapReduceBench(binary: string, megabytes: number, log: 
       const ws = await Promise.all(Array.from({ length: workers }, (_, i) => LocalProcess.start(["--role", "worker", "--connect", coord.address, "--id", `w${i}`, "--log-level", "warn"], { ...launch, waitListening: false })));
       if (crashAt !== undefined) {
         for (;;) {
-          const s = await status(coord.address);
+          const s = await queryJobStatus(coord.address);
           if (s !== null && s.mapsDone >= s.maps * crashAt) break;
           await Bun.sleep(20);
         }
@@ -80,7 +67,7 @@ export async function runMapReduceBench(binary: string, megabytes: number, log: 
     const ws = await Promise.all([0, 1].map((i) => LocalProcess.start(["--role", "worker", "--connect", coord.address, "--id", `t${i}`, "--log-level", "warn"], { ...launch, waitListening: false })));
     let atKill: JobStatus | null = null;
     for (;;) {
-      atKill = await status(coord.address);
+      atKill = await queryJobStatus(coord.address);
       if (atKill !== null && atKill.mapsDone >= atKill.maps * 0.5) break;
       await Bun.sleep(20);
     }
@@ -89,7 +76,7 @@ export async function runMapReduceBench(binary: string, megabytes: number, log: 
     let servingMs = -1;
     let firstTaskMs = -1;
     while (firstTaskMs < 0 && performance.now() - killedAt < 30_000) {
-      const s = await status(backup.address);
+      const s = await queryJobStatus(backup.address);
       if (s !== null && s.takeovers === 1) {
         if (servingMs < 0) servingMs = performance.now() - killedAt;
         if (s.mapsDone > atKill.mapsDone) firstTaskMs = performance.now() - killedAt;

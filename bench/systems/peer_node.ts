@@ -1,9 +1,9 @@
 // peer-node's broker: a work queue with manual acks and prefetch W; replies go to the client's
 // server-named reply queue with a correlation id (the seeds' RabbitMQ pattern, on our broker).
 
-import type { Subprocess } from "bun";
 import { resolve } from "node:path";
 import { BrokerClient } from "../../src/broker/broker_client.ts";
+import { LocalProcess } from "../../src/launcher/local_process.ts";
 import { censor } from "../insult_workload.ts";
 import type { BenchSystem } from "./system.ts";
 
@@ -20,7 +20,7 @@ export async function runWorker(address: string, runId: string, window: number):
 /** Starts our broker as its own process (like redis-server), so the comparison is process to process. */
 export class PeerNodeSystem implements BenchSystem {
   name = "peer-node";
-  private broker: Subprocess | null = null;
+  private broker: LocalProcess | null = null;
   address = "";
 
   async unreachable(): Promise<string | null> {
@@ -29,21 +29,8 @@ export class PeerNodeSystem implements BenchSystem {
 
   async start(): Promise<void> {
     const entry = resolve(import.meta.dir, "../../bin/node.ts");
-    const proc = Bun.spawn([process.execPath, entry, "--role", "broker", "--listen", "127.0.0.1:0", "--log-level", "warn"], { stdout: "pipe", stderr: "inherit" });
-    const reader = proc.stdout.getReader();
-    let text = "";
-    for (;;) {
-      const match = /listening on (\S+)/.exec(text);
-      if (match) {
-        this.address = match[1]!;
-        break;
-      }
-      const { value, done } = await reader.read();
-      if (done) throw new Error("broker did not start");
-      text += new TextDecoder().decode(value);
-    }
-    reader.releaseLock();
-    this.broker = proc;
+    this.broker = await LocalProcess.start(["--role", "broker", "--listen", "127.0.0.1:0", "--log-level", "warn"], { command: [process.execPath, entry] });
+    this.address = this.broker.address;
   }
 
   get pid(): number {

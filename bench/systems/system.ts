@@ -1,7 +1,7 @@
 // One system under test in the broker benchmark: how to reach it, start its worker process, and
 // connect the benchmark's client.
 
-import type { Subprocess } from "bun";
+import { LocalProcess } from "../../src/launcher/local_process.ts";
 import { resolve } from "node:path";
 import type { WorkloadClient } from "../insult_workload.ts";
 
@@ -17,18 +17,10 @@ export interface BenchSystem {
 const WORKER = resolve(import.meta.dir, "../worker.ts");
 
 /** Start the worker process for `system` and wait for its "ready" line. */
-export async function startWorker(system: string, address: string, runId: string, window: number): Promise<Subprocess> {
-  const proc = Bun.spawn([process.execPath, WORKER, system, address, runId, String(window)], { stdout: "pipe", stderr: "inherit" });
-  const reader = proc.stdout.getReader();
-  let text = "";
-  const deadline = Date.now() + 15_000;
-  while (!text.includes("ready")) {
-    const { value, done } = await reader.read();
-    if (done || Date.now() > deadline) throw new Error(`${system} worker did not start`);
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  return proc;
+export async function startWorker(system: string, address: string, runId: string, window: number): Promise<LocalProcess> {
+  const worker = await LocalProcess.start([system, address, runId, String(window)], { command: [process.execPath, WORKER], waitListening: false });
+  await worker.waitForOutput("ready", 15_000);
+  return worker;
 }
 
 export async function tcpOpen(host: string, port: number): Promise<boolean> {

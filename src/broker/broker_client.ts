@@ -100,17 +100,14 @@ export class BrokerClient {
 
   /** Connect to a broker at host:port. */
   static async connect(address: string, options: BrokerClientOptions = {}): Promise<BrokerClient> {
-    const at = address.lastIndexOf(":");
-    const clientOptions: ClientOptions = {
-      host: address.slice(0, at).replace(/^\[|\]$/g, ""),
-      port: Number(address.slice(at + 1)),
+    const clientOptions: Omit<ClientOptions, "host" | "port"> = {
       identity: { node: options.id ?? `client-${process.pid}-${Math.random().toString(36).slice(2, 6)}`, role: options.role ?? "client" },
       token: options.token,
       heartbeatMs: options.heartbeatMs,
       reconnect: options.reconnect,
       log: options.log,
     };
-    const client = new BrokerClient(new PeerClient(clientOptions));
+    const client = new BrokerClient(PeerClient.forAddress(address, clientOptions));
     await client.peer.connect();
     return client;
   }

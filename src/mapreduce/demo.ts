@@ -6,12 +6,11 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { JobStatus } from "../../protocols/mapreduce.ts";
 import { Progress } from "../cli/progress.ts";
 import { killAll, LocalProcess } from "../launcher/local_process.ts";
-import { PeerClient } from "../runtime/peer_client.ts";
 import { BUILT_IN_APPS } from "./app.ts";
 import { runSequential } from "./sequential.ts";
+import { queryJobStatus } from "./status_query.ts";
 import { seededRandom } from "../seeded_random.ts";
 
 export interface DemoOptions {
@@ -89,24 +88,14 @@ export async function runMapReduceDemo(options: DemoOptions): Promise<DemoResult
 
   // Watch the job through mr.status; kill a worker at 25 % of the maps, the coordinator at 50 %.
   const progress = new Progress("  job", 1);
-  let status: JobStatus | null = null;
   let killedWorker = false;
   let killedCoordinator = false;
-  let watching = coordinator.address;
-  let client = await statusClient(watching);
   const events: string[] = [];
   while (backup.isRunning || coordinator.isRunning) {
-    try {
-      status = await client.request<JobStatus>({ op: "mr.status" }, 1_000);
-    } catch {
-      if (!killedCoordinator || watching === backup.address) {
-        await Bun.sleep(50);
-        if (!backup.isRunning && !coordinator.isRunning) break;
-        if (watching === backup.address) continue;
-      }
-      await client.close();
-      watching = backup.address;
-      client = await statusClient(watching).catch(() => client);
+    // After the kill the backup is the coordinator (it answers mr.status once it has taken over).
+    const status = await queryJobStatus(killedCoordinator ? backup.address : coordinator.address);
+    if (status === null) {
+      await Bun.sleep(50);
       continue;
     }
     const total = status.maps + status.reduces;
@@ -127,7 +116,6 @@ export async function runMapReduceDemo(options: DemoOptions): Promise<DemoResult
     await Bun.sleep(50);
   }
   progress.finish();
-  await client.close().catch(() => {});
   for (const event of events) say(`  ✗ ${event}`);
   const codes = await Promise.all([backup.exited, ...workers.slice(1).map((w) => w.exited)]);
   const summary = (backup.stdout.match(/done: .*/) ?? coordinator.stdout.match(/done: .*/) ?? ["(no summary)"])[0];
@@ -143,11 +131,4 @@ export async function runMapReduceDemo(options: DemoOptions): Promise<DemoResult
     : `VERDICT: DIFFERENT from the sequential run (${got.length} vs ${expected.length} lines); outputs kept in ${dir}`);
   await killAll();
   return { identical, keys: expected.length, elapsedMs, killedWorker, killedCoordinator, summary };
-}
-
-async function statusClient(address: string): Promise<PeerClient> {
-  const at = address.lastIndexOf(":");
-  const client = new PeerClient({ host: address.slice(0, at), port: Number(address.slice(at + 1)), identity: { node: "demo", role: "observer" }, heartbeatMs: 0, reconnect: false });
-  await client.connect();
-  return client;
 }

@@ -56,10 +56,7 @@ export const workerRole: RoleSpec = {
 
     function connectTo(target: string, windowMs: number): void {
       address = target;
-      const at = target.lastIndexOf(":");
-      const next = new PeerClient({
-        host: target.slice(0, at).replace(/^\[|\]$/g, ""),
-        port: Number(target.slice(at + 1)),
+      const next = PeerClient.forAddress(target, {
         identity: { node: config.id, role: "worker" },
         token: config.token,
         heartbeatMs: config.heartbeatMs,

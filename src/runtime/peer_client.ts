@@ -4,6 +4,7 @@
 
 import type { Socket } from "bun";
 import type { HelloOk, OkReply } from "../../protocols/core.ts";
+import { parseAddress } from "../cli/address.ts";
 import { asPeerError, PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
 import { Connection } from "./connection.ts";
@@ -145,6 +146,12 @@ export class PeerClient extends Emitter<ClientEvents> {
   emitRecoveryError(what: string, error: PeerError): void {
     this.log.warn("recovery-failed", { what, reason: error.name, message: error.message });
     this.emit("recovery-failed", what, error);
+  }
+
+  /** A client for "host:port" ("[::1]:port" for IPv6). */
+  static forAddress(address: string, options: Omit<ClientOptions, "host" | "port">): PeerClient {
+    const { host, port } = parseAddress(address, "address");
+    return new PeerClient({ ...options, host, port });
   }
 
   /** Close for good: no reconnect. */
