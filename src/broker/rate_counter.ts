@@ -4,16 +4,28 @@
 const BUCKETS = 11;
 
 // A coarse clock: counters are bumped several times per message, and Date.now() each time showed
-// in profiles. One timer per process updates it; rates only need whole seconds.
+// in profiles. One timer per process updates it, started by the first counter (processes that
+// never count, which is most roles, never run it); rates only need whole seconds.
 let nowSecond = Math.floor(Date.now() / 1000);
-setInterval(() => {
-  nowSecond = Math.floor(Date.now() / 1000);
-}, 100).unref?.();
+let clockRunning = false;
+function startClock(): void {
+  if (clockRunning) return;
+  clockRunning = true;
+  setInterval(() => {
+    nowSecond = Math.floor(Date.now() / 1000);
+  }, 100).unref?.();
+}
 
 export class RateCounter {
   total = 0;
   private readonly buckets = new Float64Array(BUCKETS);
-  private second = nowSecond;
+  private second: number;
+
+  constructor() {
+    startClock();
+    nowSecond = Math.floor(Date.now() / 1000);
+    this.second = nowSecond;
+  }
 
   add(n = 1): void {
     this.total += n;

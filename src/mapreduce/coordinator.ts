@@ -4,7 +4,7 @@
 // exit → exit).
 
 import { mkdir } from "node:fs/promises";
-import type { AppSpec, BackupWelcome, Grouped, JobStatus, Mapped, NextReply, Reduced, SyncEvent, TaskFailed } from "../../protocols/mapreduce.ts";
+import type { AppSpec, BackupWelcome, JobStatus, Mapped, NextReply, Reduced, SyncEvent, TaskFailed } from "../../protocols/mapreduce.ts";
 import { Progress } from "../cli/progress.ts";
 import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
@@ -221,4 +221,3 @@ export function applySync(job: Job, event: SyncEvent, outputs: Map<number, strin
   }
 }
 
-export type { Grouped };

@@ -13,7 +13,7 @@ import { readSplits } from "./splits.ts";
 
 export const COORDINATOR_PORT_DEFAULT = 4810;
 
-export const taskTimeoutFlag = { name: "task-timeout-ms", type: "int", valueName: "N", min: 100, max: 3_600_000, help: `reissue a task silent this long (default ${limits.taskTimeoutMs})` } as const;
+const taskTimeoutFlag = { name: "task-timeout-ms", type: "int", valueName: "N", min: 100, max: 3_600_000, help: `reissue a task silent this long (default ${limits.taskTimeoutMs})` } as const;
 
 export const coordinatorRole: RoleSpec = {
   name: "coordinator",

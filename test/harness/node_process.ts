@@ -1,7 +1,6 @@
 // Real peer-node processes for tests: the launcher from src/ (src/launcher/local_process.ts), run
 // as `bun bin/node.ts …` from the repo (or the compiled binary, or a fixture script).
 
-import { afterEach } from "bun:test";
 import { resolve } from "node:path";
 import { killAll, LocalProcess, type LaunchOptions } from "../../src/launcher/local_process.ts";
 
@@ -31,8 +30,3 @@ export const NodeProcess = {
     return child;
   },
 };
-
-/** Register cleanup for the calling test file. */
-export function useProcessCleanup(): void {
-  afterEach(killAll);
-}
