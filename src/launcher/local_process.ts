@@ -160,6 +160,14 @@ export class LocalProcess {
   }
 }
 
+/** A port free on loopback right now (the OS picks it and we release it, for a process to bind). */
+export function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
 /** Kill every tracked process (SIGCONT first, so a paused one can die) and wait for them. */
 export async function killAll(): Promise<void> {
   const all = [...live];

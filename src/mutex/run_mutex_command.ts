@@ -9,7 +9,7 @@ import type { Flags } from "../cli/args.ts";
 import { Progress } from "../cli/progress.ts";
 import type { CommandSpec } from "../cli/role.ts";
 import { UsageError } from "../cli/usage_error.ts";
-import { killAll, LocalProcess } from "../launcher/local_process.ts";
+import { freePort, killAll, LocalProcess } from "../launcher/local_process.ts";
 import { limits } from "../limits.ts";
 import { runMapReduceDemo } from "../mapreduce/demo.ts";
 import { RoundState } from "./round_state.ts";
@@ -81,14 +81,6 @@ export async function runMutex(options: MutexRunOptions): Promise<MutexRunResult
     elapsedMs: Math.round(performance.now() - startedAt),
     protocolMs: Math.round(lastAppendMs - firstStartMs),
   };
-}
-
-/** A port free on loopback right now (the OS picks it; we release it for the leader to bind). */
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
 }
 
 /**

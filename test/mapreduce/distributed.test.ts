@@ -8,6 +8,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "../../src/launcher/local_process.ts";
 import { seededRandom } from "../../src/seeded_random.ts";
 import { FaultProxy } from "../harness/fault_proxy.ts";
 import { NodeProcess, killAll, REPO_ROOT } from "../harness/node_process.ts";
@@ -257,9 +258,7 @@ test("workers started before the coordinator wait for it and then do the job", a
   // Slow maps: the job outlasts the reconnect backoff's 2 s ceiling, so both waiting workers
   // reach the coordinator before it is over (a worker that arrives after the end waits 30 s).
   const env = { MR_SLOW_MS: "500" };
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
+  const port = freePort();
   const workers = await Promise.all(["w1", "w2"].map((id) => worker(`127.0.0.1:${port}`, id, env)));
   await Bun.sleep(700);
   const coord = await NodeProcess.start(["--role", "coordinator", "--listen", `127.0.0.1:${port}`, "--input", "pg-*.txt", "--out", "dist-early", "--reduces", "5", "--app", TRACE_APP], { cwd: dir, env });
