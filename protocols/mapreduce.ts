@@ -43,6 +43,8 @@ export interface Fetch { op: "mr.fetch"; partition: number; map: number }
 export interface Reduced { op: "mr.reduced"; task: number; attempt: number; output: string }
 /** Worker → coordinator, request: the app threw. */
 export interface TaskFailed { op: "mr.failed"; kind: "map" | "reduce"; task: number; attempt: number; error: string }
+/** Coordinator → worker, one-way, when a backup is in sync: where to go if this coordinator dies. */
+export interface BackupAnnounce { op: "mr.backup"; address: string }
 /** Coordinator → worker, one-way: the job is over; exit with this code. */
 export interface Exit { op: "mr.exit"; code: number }
 

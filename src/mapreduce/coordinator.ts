@@ -153,6 +153,9 @@ export class Coordinator {
     }
     await c.request({ op: "mr.sync", event: "in-sync" });
     backup.inSync = true;
+    // Tell every worker now, not on its next mr.next: one busy with a long task must still know
+    // where to go if we die before it asks again.
+    for (const w of this.o.server.readyConnections()) if (w.peer?.role === "worker") w.send({ op: "mr.backup", address: backup.address });
     this.o.log.info("backup-in-sync", { backup: backup.address });
   }
 

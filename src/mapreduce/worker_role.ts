@@ -66,6 +66,9 @@ export const workerRole: RoleSpec = {
         log,
       });
       next.handlers.on("mr.exit", (m) => exit(typeof m.code === "number" ? m.code : 0));
+      next.handlers.on("mr.backup", (m) => {
+        if (typeof m.address === "string") backup = m.address;
+      });
       next.on("disconnected", () => {
         if (next === client && backup !== null) failOver("connection lost");
       });
