@@ -1,6 +1,9 @@
 // The broker benchmark: the InsultFilter workload on peer-node's broker and, in the same run, on
-// Redis, NATS and RabbitMQ when they answer on loopback; fanout deliveries/s; latency at W = 1;
-// RSS with 1M queued messages.
+// Redis (lists and streams), NATS and RabbitMQ when they answer on loopback, each driven by the
+// client its best users would write (bench/systems/). Several repetitions with the systems' order
+// rotating, so a slow patch of the shared machine does not land on one system; medians, ranges,
+// ratios pair by pair, and CPU seconds per 100k round trips of each process. Then fanout and the
+// memory of 1M queued messages.
 
 import { BrokerClient } from "../src/broker/broker_client.ts";
 import { drive, type WorkloadResult } from "./insult_workload.ts";
@@ -8,56 +11,122 @@ import { NatsSystem } from "./systems/nats.ts";
 import { PeerNodeSystem } from "./systems/peer_node.ts";
 import { RabbitMqSystem } from "./systems/rabbitmq.ts";
 import { RedisSystem } from "./systems/redis.ts";
+import { RedisStreamsSystem } from "./systems/redis_streams.ts";
 import { startWorker, type BenchSystem } from "./systems/system.ts";
 
 export interface BrokerBenchOptions {
   messages: number;
   windows: number[];
   latencyMessages: number;
+  reps: number;
+  /** Only these systems (names), peer-node always included. */
+  only?: string[];
 }
 
-export interface Row {
+export interface CpuPer100k {
+  server: number | null;
+  worker: number;
+  client: number;
+}
+
+export interface RunResult extends WorkloadResult {
+  cpu: CpuPer100k;
+}
+
+export interface Cell {
   system: string;
   window: number;
-  result: WorkloadResult | null;
+  runs: RunResult[];
   note?: string;
 }
 
-async function runOne(system: BenchSystem, messages: number, window: number): Promise<WorkloadResult> {
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+async function cpuSeconds(pid: number | null): Promise<number | null> {
+  if (pid === null) return null;
+  try {
+    const fields = (await Bun.file(`/proc/${pid}/stat`).text()).split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+function selfCpuSeconds(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+}
+
+async function runOne(system: BenchSystem, messages: number, window: number): Promise<RunResult> {
   const runId = `${system.name}-${window}-${Date.now() % 1e6}`;
   const address = await system.prepare(runId);
   const worker = await startWorker(system.name, address, runId, window);
   try {
-    return await drive(`${system.name} W=${window}`, messages, window, (onReply) => system.connectClient(runId, window, onReply));
+    const server0 = await cpuSeconds(system.serverPid());
+    const worker0 = (await cpuSeconds(worker.pid))!;
+    const client0 = selfCpuSeconds();
+    const result = await drive(`${system.name} W=${window}`, messages, window, (onReply) => system.connectClient(runId, window, onReply));
+    const server1 = await cpuSeconds(system.serverPid());
+    const worker1 = (await cpuSeconds(worker.pid))!;
+    const per100k = (seconds: number): number => (seconds * 100_000) / messages;
+    return {
+      ...result,
+      cpu: {
+        server: server0 === null || server1 === null ? null : per100k(server1 - server0),
+        worker: per100k(worker1 - worker0),
+        client: per100k(selfCpuSeconds() - client0),
+      },
+    };
   } finally {
     worker.kill("SIGKILL");
     await worker.exited;
   }
 }
 
-export async function runBrokerBench(options: BrokerBenchOptions): Promise<{ rows: Row[]; fanoutPerSec: number; memory: { peakMb: number; settledMb: number }; peer: PeerNodeSystem }> {
-  const peer = new PeerNodeSystem();
-  const systems: BenchSystem[] = [peer, new RedisSystem(), new NatsSystem(), new RabbitMqSystem()];
-  const rows: Row[] = [];
+export function benchSystems(only?: string[]): BenchSystem[] {
+  const all: BenchSystem[] = [new PeerNodeSystem(), new RedisSystem(), new RedisStreamsSystem(), new NatsSystem(), new RabbitMqSystem()];
+  return only === undefined ? all : all.filter((s) => s.name === "peer-node" || only.includes(s.name));
+}
+
+export async function runBrokerBench(options: BrokerBenchOptions): Promise<{ cells: Cell[]; systems: BenchSystem[]; fanoutPerSec: number; memory: { peakMb: number; settledMb: number } }> {
+  const systems = benchSystems(options.only);
+  const cells = new Map<string, Cell>();
+  const cell = (system: string, window: number): Cell => {
+    const key = `${system}/${window}`;
+    let c = cells.get(key);
+    if (c === undefined) cells.set(key, (c = { system, window, runs: [] }));
+    return c;
+  };
+  const unreachable = new Map<string, string>();
   for (const system of systems) {
     const why = await system.unreachable();
+    if (why !== null) unreachable.set(system.name, why);
+  }
+  for (let rep = 0; rep < options.reps; rep++) {
     for (const window of [...options.windows, 1]) {
-      if (why !== null) {
-        rows.push({ system: system.name, window, result: null, note: `unreachable: ${why}` });
-        continue;
-      }
-      const messages = window === 1 ? options.latencyMessages : options.messages;
-      try {
-        rows.push({ system: system.name, window, result: await runOne(system, messages, window) });
-      } catch (err) {
-        rows.push({ system: system.name, window, result: null, note: `failed: ${(err as Error).message}` });
+      // The systems take turns going first, rep after rep.
+      const order = systems.map((_, i) => systems[(i + rep) % systems.length]!);
+      for (const system of order) {
+        const c = cell(system.name, window);
+        const why = unreachable.get(system.name);
+        if (why !== undefined) {
+          c.note = `unreachable: ${why}`;
+          continue;
+        }
+        try {
+          c.runs.push(await runOne(system, window === 1 ? options.latencyMessages : options.messages, window));
+        } catch (err) {
+          c.note = `failed: ${(err as Error).message}`;
+        }
       }
     }
   }
+  const peer = systems[0] as PeerNodeSystem;
   const fanoutPerSec = await fanoutBench(peer.address);
   peer.stop();
   const memory = await memoryBench();
-  return { rows, fanoutPerSec, memory, peer };
+  return { cells: [...cells.values()], systems, fanoutPerSec, memory };
 }
 
 /** Deliveries per second from one publisher through a fanout exchange to 10 subscriber queues. */
@@ -113,4 +182,19 @@ async function memoryBench(count = 1_000_000): Promise<{ peakMb: number; settled
   broker.stop();
   if (depth < count) throw new Error(`memory bench: only ${depth} messages queued`);
   return { peakMb, settledMb };
+}
+
+// ---- summaries -----------------------------------------------------------------------------
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** peer-node ÷ system for each repetition (same rep, same conditions), as median and range. */
+export function ratios(peer: Cell | undefined, other: Cell): number[] {
+  if (peer === undefined) return [];
+  const n = Math.min(peer.runs.length, other.runs.length);
+  return Array.from({ length: n }, (_, i) => peer.runs[i]!.msgPerSec / other.runs[i]!.msgPerSec);
 }

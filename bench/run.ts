@@ -4,18 +4,29 @@
 // `npm run bench -- wire` (or broker, mutex) runs one section; `--quick` uses fewer messages.
 
 import { resolve } from "node:path";
-import { Progress } from "../src/cli/progress.ts";
+import { Terminal } from "../src/runtime/terminal.ts";
 import { killAll } from "../src/launcher/local_process.ts";
-import { runMutex } from "../src/mutex/run_mutex_command.ts";
-import { runBrokerBench } from "./broker_bench.ts";
+import { runMutex } from "../src/mutex/run_mutex.ts";
+import { median, ratios, runBrokerBench } from "./broker_bench.ts";
 import { runMapReduceBench } from "./mapreduce_bench.ts";
+import { runBigMapReduce } from "./mapreduce_big_bench.ts";
 import { writeBarChart } from "./plot.ts";
+import { compileNode } from "../scripts/compile.ts";
 import { runWireBench } from "./wire_bench.ts";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-const only = args.filter((a) => !a.startsWith("--"));
+/** `--name value` from the command line. */
+const flag = (name: string): string | undefined => {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? args[at + 1] : undefined;
+};
+const flagValues = new Set(["reps", "systems"].map((name) => flag(name)).filter((v): v is string => v !== undefined));
+const only = args.filter((a) => !a.startsWith("--") && !flagValues.has(a));
 const wants = (name: string): boolean => only.length === 0 || only.includes(name);
+/** Sections too long for the default run: only when named. */
+const wantsNamed = (name: string): boolean => only.includes(name);
+const terminal = new Terminal();
 
 if (wants("wire")) {
   console.log("## wire: frame decoder and encoder (200,000 frames of ~110 bytes, 64 KiB chunks)\n");
@@ -27,25 +38,37 @@ if (wants("wire")) {
 
 if (wants("broker")) {
   const messages = quick ? 50_000 : 200_000;
-  console.log(`## broker: InsultFilter workload, ${messages.toLocaleString()} texts of ~85 bytes, one worker process, manual acks\n`);
-  const { rows, fanoutPerSec, memory } = await runBrokerBench({ messages, windows: [500, 1000], latencyMessages: quick ? 2_000 : 10_000 });
-  console.log("| system | W | msg/s | p50 µs | p99 µs | peer-node ÷ this |");
-  console.log("|---|---|---|---|---|---|");
-  for (const row of rows) {
-    const ours = rows.find((r) => r.system === "peer-node" && r.window === row.window)?.result;
-    if (row.result === null) {
-      console.log(`| ${row.system} | ${row.window} | ${row.note} | | | |`);
-      continue;
+  const reps = Number(flag("reps") ?? (quick ? 1 : 3));
+  const systemsOnly = flag("systems")?.split(",");
+  console.log(`## broker: InsultFilter workload, ${messages.toLocaleString()} texts of ~85 bytes, one worker process, ${reps} repetition(s) with the systems' order rotating\n`);
+  const { cells, systems, fanoutPerSec, memory } = await runBrokerBench({ messages, windows: [500, 1000], latencyMessages: quick ? 2_000 : 10_000, reps, only: systemsOnly });
+  console.log("How each system is driven:\n");
+  for (const system of systems) console.log(`- **${system.name}**: ${system.clients}`);
+  const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
+  const range = (values: number[], digits = 0): string => (values.length < 2 ? "" : ` (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`);
+  for (const window of [500, 1000, 1]) {
+    console.log(`\n### W = ${window}\n`);
+    console.log("| system | msg/s, median (range) | p50 µs | p99 µs | peer-node ÷ this, median (range) | CPU s per 100k: server / worker / client |");
+    console.log("|---|---|---|---|---|---|");
+    const peer = cells.find((c) => c.system === "peer-node" && c.window === window);
+    for (const c of cells.filter((x) => x.window === window)) {
+      if (c.runs.length === 0) {
+        console.log(`| ${c.system} | ${c.note ?? "no runs"} | | | | |`);
+        continue;
+      }
+      const rates = c.runs.map((r) => r.msgPerSec);
+      const r = ratios(peer, c);
+      const server = c.runs.map((x) => x.cpu.server).filter((x): x is number => x !== null);
+      const cpu = `${server.length > 0 ? median(server).toFixed(2) : "?"} / ${median(c.runs.map((x) => x.cpu.worker)).toFixed(2)} / ${median(c.runs.map((x) => x.cpu.client)).toFixed(2)}`;
+      console.log(`| ${c.system} | ${fmt(median(rates))}${range(rates.map(Math.round))} | ${fmt(median(c.runs.map((x) => x.p50Us)))} | ${fmt(median(c.runs.map((x) => x.p99Us)))} | ${r.length > 0 ? `${median(r).toFixed(2)}×${range(r, 2)}` : "-"} | ${cpu} |`);
     }
-    const r = row.result;
-    const ratio = ours ? (ours.msgPerSec / r.msgPerSec).toFixed(2) + "×" : "-";
-    console.log(`| ${row.system} | ${row.window} | ${Math.round(r.msgPerSec).toLocaleString()} | ${Math.round(r.p50Us)} | ${Math.round(r.p99Us)} | ${ratio} |`);
   }
-  console.log(`\nfanout: ${Math.round(fanoutPerSec).toLocaleString()} deliveries/s to 10 subscribers`);
+  console.log(`\nfanout: ${fmt(fanoutPerSec)} deliveries/s to 10 subscribers`);
   console.log(`memory: ${memory.settledMb.toFixed(0)} MB RSS with 1,000,000 queued 100-byte messages (${memory.peakMb.toFixed(0)} MB right after loading)`);
-  const w500 = rows.filter((r) => r.window === 500 && r.result !== null);
-  const svg = writeBarChart("bench/results/broker-throughput.svg", `InsultFilter workload, W=500 (msg/s, higher is better)`, w500.map((r) => ({ label: r.system, value: r.result!.msgPerSec })));
-  console.log(`plot: ${svg}`);
+  for (const window of [500, 1000]) {
+    const bars = cells.filter((c) => c.window === window && c.runs.length > 0).map((c) => ({ label: c.system, value: median(c.runs.map((r) => r.msgPerSec)) }));
+    console.log(`plot: ${writeBarChart(`bench/results/broker-throughput-w${window}.svg`, `InsultFilter workload, W=${window}: median msg/s (higher is better)`, bars)}`);
+  }
 }
 
 /** The compiled binary, built once per run: the roles below are measured as users run them. */
@@ -53,8 +76,7 @@ let builtBinary: string | null = null;
 function compiledBinary(): string {
   if (builtBinary !== null) return builtBinary;
   const binary = resolve(import.meta.dir, "out/peer-node");
-  const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", resolve(import.meta.dir, "../bin/node.ts"), "--outfile", binary], { stdout: "ignore", stderr: "pipe" });
-  if (build.exitCode !== 0) throw new Error(`cannot build the binary for the bench: ${build.stderr.toString()}`);
+  compileNode(binary, { minify: true });
   return (builtBinary = binary);
 }
 
@@ -67,7 +89,7 @@ if (wants("mutex")) {
   console.log("|---|---|---|---|");
   const bars: Array<{ label: string; value: number }> = [];
   for (const slaves of sizes) {
-    const progress = new Progress(`  mutex N=${slaves}`, slaves);
+    const progress = terminal.progress(`  mutex N=${slaves}`, slaves);
     const result = await runMutex({ slaves, command: [binary], onProgress: (n) => progress.update(n) });
     progress.finish();
     await killAll();
@@ -89,4 +111,17 @@ if (wants("mapreduce")) {
   console.log(`\none worker SIGKILLed at 50 % of the maps (2 workers, restarted): ${(r.crash.crashedMs / 1000).toFixed(1)} s vs ${(r.crash.baseMs / 1000).toFixed(1)} s: overhead ${overhead.toFixed(0)} % (target < 20 %)`);
   console.log(`coordinator SIGKILLed at 50 %: backup serving after ${r.takeover.servingMs.toFixed(0)} ms, first task completed after ${r.takeover.firstTaskMs.toFixed(0)} ms (target < 2000 ms)`);
   console.log(`plot: ${writeBarChart("bench/results/mapreduce-speedup.svg", `Word count of ${megabytes} MB: seconds (lower is better)`, [{ label: "sequential", value: r.sequentialMs / 1000 }, ...r.runs.map((run) => ({ label: `${run.workers} worker(s)`, value: run.ms / 1000 }))])}`);
+}
+
+if (wantsNamed("mapreduce-1g")) {
+  const megabytes = quick ? 100 : 1024;
+  console.log(`\n## mapreduce-1g: word count of ${megabytes} MB, sequential vs coordinator + backup + 2 workers, compiled binary\n`);
+  const progress = terminal.progress("mapreduce-1g", 1);
+  const r = await runBigMapReduce(compiledBinary(), megabytes, (line) => process.stderr.write(line + "\n"), (line) => progress.update(0, line));
+  progress.finish();
+  console.log("| run | seconds | MB/s | peak RSS |");
+  console.log("|---|---|---|---|");
+  console.log(`| --sequential (spill ${r.spillMb} MB) | ${(r.sequential.ms / 1000).toFixed(1)} | ${(r.megabytes / (r.sequential.ms / 1000)).toFixed(1)} | ${r.sequential.peakMb.toFixed(0)} MB |`);
+  console.log(`| coordinator + backup + 2 workers | ${(r.distributed.ms / 1000).toFixed(1)} | ${(r.megabytes / (r.distributed.ms / 1000)).toFixed(1)} | coordinator ${r.distributed.coordinatorPeakMb.toFixed(0)} MB, backup ${r.distributed.backupPeakMb.toFixed(0)} MB, workers ${r.distributed.workerPeakMb.map((m) => m.toFixed(0)).join(" / ")} MB |`);
+  console.log(`\n${r.splits} splits, ${r.keys.toLocaleString("en-US")} keys; outputs ${r.equal ? "equal" : "DIFFERENT"}; speedup ${(r.sequential.ms / r.distributed.ms).toFixed(2)}× on 2 cores`);
 }

@@ -55,7 +55,7 @@ export function runWireBench(): WireResult[] {
   record("decoder: split frames only", time(() => {
     const decoder = new FrameDecoder(1 << 20);
     count = 0;
-    for (const chunk of chunks) decoder.feed(chunk, () => count++);
+    for (const chunk of chunks) decoder.feed(chunk, () => void count++);
   }));
   if (count !== FRAMES) throw new Error(`decoder lost frames: ${count}/${FRAMES}`);
 

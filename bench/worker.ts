@@ -6,6 +6,7 @@ const [system = "", address = "", runId = "", windowText = "1"] = process.argv.s
 const modules: Record<string, () => Promise<{ runWorker(address: string, runId: string, window: number): Promise<void> }>> = {
   "peer-node": () => import("./systems/peer_node.ts"),
   redis: () => import("./systems/redis.ts"),
+  "redis-streams": () => import("./systems/redis_streams.ts"),
   nats: () => import("./systems/nats.ts"),
   rabbitmq: () => import("./systems/rabbitmq.ts"),
 };

@@ -23,6 +23,7 @@ export const ErrorCodes = {
   SLOW_CONSUMER: { code: 9, definite: false, closes: true, summary: "the peer did not read fast enough; its outbound buffer overflowed" },
   HELLO_TIMEOUT: { code: 10, definite: true, closes: true, summary: "no hello arrived within helloTimeoutMs" },
   ALREADY_HELLO: { code: 11, definite: true, closes: false, summary: "hello sent twice on one connection" },
+  NODE_ID_IN_USE: { code: 12, definite: true, closes: true, summary: "a broker already has a live connection with this hello's node id and role" },
 
   // Requests (20–39).
   TIMEOUT: { code: 20, definite: false, closes: false, summary: "no reply within the request timeout (local)" },
@@ -33,6 +34,9 @@ export const ErrorCodes = {
   BAD_ARGUMENT: { code: 25, definite: true, closes: false, summary: "a field is missing, has the wrong type or is out of range" },
   INTERNAL: { code: 26, definite: false, closes: false, summary: "a bug in the node; the message says where" },
   NOT_CONNECTED: { code: 27, definite: true, closes: false, summary: "the client has no open connection (local)" },
+  REPLY_TOO_LARGE: { code: 28, definite: true, closes: false, summary: "the reply would exceed the requester's frameBytesMax or an element bound; nothing was changed: ask for less" },
+  WRONG_PEER: { code: 29, definite: true, closes: false, summary: "the node at that address does not serve the protocol asked for (local)" },
+  TOO_LARGE_FOR_PEER: { code: 30, definite: true, closes: false, summary: "the message is larger than the frameBytesMax the peer announced; nothing was sent (local)" },
 
   // Broker (40–59).
   NOT_FOUND: { code: 40, definite: true, closes: false, summary: "the named queue, exchange or delivery does not exist" },
@@ -41,6 +45,11 @@ export const ErrorCodes = {
   LIMIT_EXCEEDED: { code: 43, definite: true, closes: false, summary: "a broker-wide bound (queues, keys, consumers, memory) is reached" },
   RESOURCE_LOCKED: { code: 44, definite: true, closes: false, summary: "the queue is exclusive to another connection" },
   PRECONDITION_FAILED: { code: 45, definite: true, closes: false, summary: "the object exists with different properties (e.g. an exchange of another type)" },
+
+  // Storage (60–79).
+  NOT_LEADER: { code: 60, definite: true, closes: false, summary: "this node does not lead the key's shard; nothing was done: go to `hint` (an address) if given" },
+  UNAVAILABLE: { code: 61, definite: true, closes: false, summary: "temporarily unavailable: the shard has no reachable majority from here; nothing was done, try again later" },
+  VERSION_GONE: { code: 62, definite: true, closes: false, summary: "the version asked for is older than the versions the store keeps" },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorName = keyof typeof ErrorCodes;

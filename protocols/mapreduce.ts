@@ -1,77 +1,141 @@
-// The MapReduce protocol: workers connect to the coordinator (core protocol, role "worker") and
-// ask for work. No shared filesystem: splits, intermediate data and results travel in frames.
-// Spec: protocols/mapreduce.md (to come with the backup); every message is typed here.
+// The MapReduce protocol: workers and backups connect to the coordinator (core protocol, role
+// "worker" or "backup") and ask for work. No shared filesystem: a map task carries its split; a
+// map's output stays on the worker that made it, which serves it to reducers (`mapreduceFetch`);
+// the coordinator keeps only where each map's output is, and receives the reduce outputs. Four
+// tables: `mapreduce` (served by the coordinator), `mapreduceWorker` (what a coordinator sends its
+// workers), `mapreduceFetch` (served by every worker) and `mapreduceBackup` (what a coordinator
+// sends its backup). Spec: protocols/mapreduce.md.
+
+import { limits } from "../src/limits.ts";
+import { message, protocol, request, type ReplyOf } from "./protocol.ts";
+import { t, type Infer } from "./schema.ts";
+
+/** Free text whose size only the frame bounds (split contents, outputs, keys). */
+const text = t.string(limits.frameBytesCeiling);
+const index = t.int(0, limits.mapreduceTasksMax);
+const attempt = t.int(1, Number.MAX_SAFE_INTEGER);
+const address = t.string(limits.nameCharsMax, 1);
+const count = t.int(0, Number.MAX_SAFE_INTEGER);
 
 /** How a worker gets the application: by built-in name, or as module source sent by the coordinator. */
-export type AppSpec = { name: "wc" | "indexer" } | { name: "module"; filename: string; source: string };
+export const appSpec = t.union("name", {
+  wc: t.object({}),
+  indexer: t.object({}),
+  module: t.object({ filename: t.string(limits.nameCharsMax, 1), source: text }),
+});
+export type AppSpec = Infer<typeof appSpec>;
 
-export interface MapTask {
-  kind: "map";
-  task: number;
-  attempt: number;
-  /** The input's name, as the app's map sees it (a large file is several splits of one name). */
-  file: string;
-  contents: string;
-  reduces: number;
-  app: AppSpec;
-}
+export const task = t.union("kind", {
+  map: t.object({
+    task: index,
+    attempt,
+    /** The input's name, as the app's map sees it (a large file is several splits of one name). */
+    file: text,
+    contents: text,
+    reduces: t.int(1, limits.reducesMax),
+    app: appSpec,
+  }),
+  reduce: t.object({
+    task: index,
+    attempt,
+    app: appSpec,
+    /** Where the maps' outputs are: fetch addresses, referred to by position in `sources`. */
+    addresses: t.array(address, limits.mapreduceTasksMax),
+    /** Every map with output for this partition, in map order: [map, index into addresses, bytes]. */
+    sources: t.array(t.tuple([index, index, count], 3), limits.mapreduceTasksMax),
+  }),
+});
+export type Task = Infer<typeof task>;
+export type MapTask = Extract<Task, { kind: "map" }>;
+export type ReduceTask = Extract<Task, { kind: "reduce" }>;
 
-export interface ReduceTask {
-  kind: "reduce";
-  task: number;
-  attempt: number;
-  app: AppSpec;
-  /** Map tasks whose output for this partition the worker fetches with mr.fetch. */
-  maps: number;
-}
+const jobStatus = t.object({
+  maps: count,
+  mapsDone: count,
+  reduces: count,
+  reducesDone: count,
+  workers: count,
+  reassignments: count,
+  retries: count,
+  takeovers: count,
+  /** How long the coordinator has had no worker (0 while it has some). */
+  noWorkersMs: count,
+  /** Completed maps run again because the worker holding their output was lost. */
+  mapsLost: count,
+});
+export type JobStatus = Infer<typeof jobStatus>;
 
-/** Worker → coordinator, request. Reply: NextReply. */
-export interface NextRequest { op: "mr.next" }
-export type NextReply = ({ task: MapTask | ReduceTask } | { wait: number } | { exit: true }) & {
-  /** The backup coordinator's address, once one is in sync: where to go if this coordinator dies. */
-  backup?: string;
-};
+/** Where a completed map's output is: the worker's fetch address and the bytes of each partition. */
+const mapLocation = { address, partitionBytes: t.array(count, limits.reducesMax, 1) };
 
-/** Grouped pairs of one partition: [key, values[]][]. */
-export type Grouped = Array<[string, string[]]>;
+export const syncEvent = t.union("event", {
+  split: t.object({ index, file: text, contents: text }),
+  mapped: t.object({ task: index, worker: address, ...mapLocation }),
+  /** A completed map must run again: the worker holding its output is gone. */
+  unmapped: t.object({ task: index }),
+  reduced: t.object({ task: index, output: text }),
+  "in-sync": t.object({}),
+});
+export type SyncEvent = Infer<typeof syncEvent>;
 
-/** Worker → coordinator, request: the R grouped partitions of a finished map. */
-export interface Mapped { op: "mr.mapped"; task: number; attempt: number; partitions: Grouped[] }
-/** Worker → coordinator, request: one map's output for one partition. Reply {groups: Grouped}. */
-export interface Fetch { op: "mr.fetch"; partition: number; map: number }
-/** Worker → coordinator, request: the text of mr-out-<task>. */
-export interface Reduced { op: "mr.reduced"; task: number; attempt: number; output: string }
-/** Worker → coordinator, request: the app threw. */
-export interface TaskFailed { op: "mr.failed"; kind: "map" | "reduce"; task: number; attempt: number; error: string }
-/** Coordinator → worker, one-way, when a backup is in sync: where to go if this coordinator dies. */
-export interface BackupAnnounce { op: "mr.backup"; address: string }
-/** Coordinator → worker, one-way: the job is over; exit with this code. */
-export interface Exit { op: "mr.exit"; code: number }
+/** Served by the coordinator (and by a backup once it has taken over). */
+export const mapreduce = protocol("mapreduce", "served by the coordinator; sent by workers, backups and observers", {
+  "mr.next": request(
+    t.object({}),
+    t.object({
+      /** A task to run now; or `wait` ms before asking again; or `exit`: the job is over. */
+      task: t.optional(task),
+      wait: t.optional(t.int(0, limits.requestTimeoutMs)),
+      exit: t.optional(t.bool),
+      /** The backup coordinator's address, once one is in sync: where to go if this coordinator dies. */
+      backup: t.optional(address),
+    }),
+    { summary: "a worker asks for work" },
+  ),
+  "mr.mapped": request(t.object({ task: index, attempt, ...mapLocation }), t.object({}), {
+    summary: "a map is done: its output is at `address` (the worker serves mr.fetch there); the reply means the backup knows too",
+  }),
+  "mr.fetch-failed": request(t.object({ task: index, attempt, map: index, address, error: t.string(limits.errorMessageCharsMax) }), t.object({}), {
+    summary: "a reduce could not fetch a map's output: the map runs again if its output was there, and this reduce attempt ends",
+  }),
+  "mr.reduced": request(t.object({ task: index, attempt, output: text }), t.object({}), { summary: "a reduce's output file text; the reply means it is written" }),
+  "mr.failed": request(t.object({ kind: t.oneOf(["map", "reduce"]), task: index, attempt, error: t.string(limits.errorMessageCharsMax) }), t.object({}), {
+    summary: "the app threw; the task is retried, and the job fails after taskAttemptsMax failures",
+  }),
+  "mr.backup.register": request(
+    t.object({ address }),
+    t.object({ splits: count, reduces: t.int(1, limits.reducesMax), outDir: text, app: appSpec, taskTimeoutMs: count, takeovers: count }),
+    { summary: "a backup registers and learns the job's shape", errors: ["PRECONDITION_FAILED"] },
+  ),
+  "mr.backup.sync": request(t.object({}), t.object({}), {
+    summary: "the backup is ready for state: the coordinator streams it (mr.sync) and replies once in sync",
+    errors: ["PRECONDITION_FAILED"],
+  }),
+  "mr.status": request(t.object({}), jobStatus, { summary: "where the job stands (progress displays, demos)" }),
+});
 
-// ---- backup coordinator --------------------------------------------------------------------
-// The rule: the backup holds every completed result before the coordinator acknowledges it to the
-// worker. Assignments are not mirrored: at takeover every unfinished task is idle again (a task in
-// progress may run twice across a takeover; the first completion wins and outputs are identical).
+/** What a coordinator sends its workers. */
+export const mapreduceWorker = protocol("mapreduce.worker", "sent by the coordinator; served by workers", {
+  "mr.backup": request(t.object({ address }), t.object({}), {
+    summary: "a backup is in sync: where to go if this coordinator dies; the backup counts as in sync once every worker answered",
+  }),
+  "mr.exit": message(t.object({ code: t.int(0, 255) }), { summary: "the job is over: exit with this code (outputs are final)" }),
+});
 
-/** Backup → coordinator, request. Reply: BackupWelcome (the job's shape). */
-export interface BackupRegister { op: "mr.backup.register"; address: string }
-/**
- * Backup → coordinator, request, once the backup is ready to receive state: the coordinator sends
- * the snapshot as mr.sync requests, mirrors every later completion the same way, and replies when
- * the snapshot ("in-sync") is through. (Asking separately avoids state arriving before the backup
- * has read the welcome.)
- */
-export interface BackupSync { op: "mr.backup.sync" }
-export interface BackupWelcome { splits: number; reduces: number; outDir: string; app: AppSpec; taskTimeoutMs: number; takeovers: number }
+/** Served by every worker on its fetch address: the map outputs it holds. */
+export const mapreduceFetch = protocol("mapreduce.fetch", "served by workers; sent by reducers (other workers)", {
+  "mr.fetch": request(
+    t.object({ map: index, partition: index, offset: count }),
+    t.object({ data: t.bytes, done: t.bool }),
+    { summary: "up to fetchChunkBytes of one map's output for one partition, from `offset`; `done` once the partition is through", errors: ["NOT_FOUND"] },
+  ),
+});
 
-/** Coordinator → backup, request (answered ok once applied). */
-export type SyncEvent =
-  | { event: "split"; index: number; file: string; contents: string }
-  | { event: "mapped"; task: number; partitions: Grouped[] }
-  | { event: "reduced"; task: number; output: string }
-  | { event: "in-sync" };
-export type Sync = { op: "mr.sync" } & SyncEvent;
+/** What a coordinator sends its backup, on the backup's connection. */
+export const mapreduceBackup = protocol("mapreduce.backup", "sent by the coordinator; served by its backup", {
+  "mr.sync": request(syncEvent, t.object({}), { summary: "one piece of state (split, completed or lost map, completed reduce, in-sync); answered once applied" }),
+  "mr.exit": message(t.object({ code: t.int(0, 255) }), { summary: "the job is over: exit with this code" }),
+});
 
-/** Anyone → coordinator, request: where the job stands (for progress displays and demos). */
-export interface StatusRequest { op: "mr.status" }
-export interface JobStatus { maps: number; mapsDone: number; reduces: number; reducesDone: number; workers: number; reassignments: number; retries: number; takeovers: number }
+export type NextReply = ReplyOf<typeof mapreduce, "mr.next">;
+export type BackupWelcome = ReplyOf<typeof mapreduce, "mr.backup.register">;

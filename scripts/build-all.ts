@@ -1,8 +1,8 @@
 // `npm run build:all`: cross-compile the standalone executable for every platform a lab may use.
 // Bun fetches each target's runtime from the npm registry the first time.
 
-import { $ } from "bun";
 import { mkdirSync } from "node:fs";
+import { compileNode } from "./compile.ts";
 
 const targets = [
   { target: "bun-linux-x64", out: "dist/peer-node-linux-x64" },
@@ -14,11 +14,12 @@ const targets = [
 mkdirSync("dist", { recursive: true });
 let failed = 0;
 for (const { target, out } of targets) {
-  const result = await $`bun build --compile --minify --target=${target} bin/node.ts --outfile ${out}`.nothrow().quiet();
-  if (result.exitCode === 0) console.log(`built ${out}`);
-  else {
+  try {
+    compileNode(out, { target, minify: true });
+    console.log(`built ${out}`);
+  } catch (err) {
     failed++;
-    console.error(`failed ${target}: ${result.stderr.toString().trim().split("\n").at(-1)}`);
+    console.error(`failed ${target}: ${(err as Error).message}`);
   }
 }
 process.exit(failed === 0 ? 0 : 1);

@@ -20,6 +20,7 @@ export async function runWorker(address: string, runId: string, window: number):
 /** Starts our broker as its own process (like redis-server), so the comparison is process to process. */
 export class PeerNodeSystem implements BenchSystem {
   name = "peer-node";
+  clients = "BrokerClient; client: one publish.batch per turn, replies no-ack; worker: prefetch W, one ack frame per turn";
   private broker: LocalProcess | null = null;
   address = "";
 
@@ -35,6 +36,10 @@ export class PeerNodeSystem implements BenchSystem {
 
   get pid(): number {
     return this.broker?.pid ?? 0;
+  }
+
+  serverPid(): number | null {
+    return this.broker?.pid ?? null;
   }
 
   stop(): void {

@@ -3,7 +3,7 @@
 // server's connection events.
 
 import { nanoid } from "nanoid";
-import type { ExchangeType, MessageProps, OverflowPolicy, StatsOk } from "../../protocols/broker.ts";
+import { brokerClient, type ExchangeType, type OverflowPolicy, type StatsOk } from "../../protocols/broker.ts";
 import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
 import type { Connection } from "../runtime/connection.ts";
@@ -14,7 +14,7 @@ import { registerBrokerHandlers } from "./broker_handlers.ts";
 import { Consumer } from "./consumer.ts";
 import { Exchange } from "./exchange.ts";
 import { Membership } from "./membership.ts";
-import { Message } from "./message.ts";
+import { MESSAGE_OVERHEAD_BYTES, type Message } from "./message.ts";
 import { PubSub } from "./pubsub.ts";
 import { Queue } from "./queue.ts";
 import { Session } from "./session.ts";
@@ -35,24 +35,36 @@ export class Broker {
   readonly store: Store;
   private bindings = 0;
   private consumerCount = 0;
-  /** Bytes of queued bodies and stored values, bounded by brokerBytesMax. */
+  /** Bytes held (message slabs, per-message overhead, stored values), bounded by bytesMax. */
   bytes = 0;
   private readonly releaseBytes = (n: number): void => {
     this.bytes -= n;
   };
+  /** A message leaves the broker: its overhead, and its slab once nothing else holds it. */
+  private readonly releaseMessage = (message: Message): void => {
+    const slab = message.slab;
+    this.bytes -= MESSAGE_OVERHEAD_BYTES + (--slab.live === 0 ? slab.bytes.length : 0);
+  };
 
   constructor(
     private readonly log: Logger,
+    /** The broker node's frame limit: what it accepts, and so what every consumer must accept. */
+    readonly frameBytesMax: number = limits.frameBytesMax,
     readonly bytesMax: number = limits.brokerBytesMax,
   ) {
     this.store = new Store({ reserve: (n) => this.reserve(n), release: this.releaseBytes });
   }
 
-  /** Serve the broker on `server`: register its ops and track sessions. */
-  attach(server: NodeServer, handlers: HandlerTable): void {
+  /** Add the broker's ops to a node's handler table (before it listens: hello lists what it serves). */
+  register(handlers: HandlerTable): void {
     registerBrokerHandlers(this, handlers);
+  }
+
+  /** Track the sessions of `server`'s connections. */
+  attach(server: NodeServer): void {
+    server.admissionChecks.push((connection) => this.membership.checkUnique(connection));
     server.on("ready", (connection) => {
-      connection.context = new Session(connection, this.releaseBytes);
+      connection.context = new Session(connection, this.releaseMessage);
       this.membership.join(connection);
     });
     server.on("dead", (connection) => this.membership.markDead(connection));
@@ -65,6 +77,22 @@ export class Broker {
 
   stop(): void {
     this.store.stop();
+  }
+
+  /** The largest message accepted: any delivery of it, with its envelope, fits in frameBytesMax. */
+  get messageBytesMax(): number {
+    return this.frameBytesMax - limits.deliveryEnvelopeBytesMax;
+  }
+
+  /**
+   * A connection that consumes or subscribes must accept every message this broker accepts: its
+   * frameBytesMax (announced in hello) at least the broker's. Otherwise a message could be queued
+   * that it can never be sent.
+   */
+  checkReceiver(connection: Connection): void {
+    if (connection.peerFrameBytesMax < this.frameBytesMax) {
+      throw new PeerError("PRECONDITION_FAILED", `this broker accepts frames of ${this.frameBytesMax} bytes, so a consumer or subscriber must accept that much; this connection accepts ${connection.peerFrameBytesMax} (frameBytesMax in hello)`);
+    }
   }
 
   session(connection: Connection): Session {
@@ -112,7 +140,7 @@ export class Broker {
     const queue = new Queue(
       name,
       { owner: exclusive ? session : null, maxLength: args.maxLength ?? limits.queueLengthDefault, overflow: args.overflow ?? "reject" },
-      this.releaseBytes,
+      this.releaseMessage,
     );
     this.queues.set(name, queue);
     if (exclusive) session.exclusiveQueues.add(queue);
@@ -135,7 +163,7 @@ export class Broker {
       consumer.session.consumers.delete(consumer.tag);
       this.consumerCount--;
       // AMQP's basic.cancel from the server: the consumer learns its queue is gone.
-      consumer.session.connection.send({ op: "cancelled", tag: consumer.tag, queue: queue.name });
+      consumer.session.connection.send(brokerClient, "cancelled", { tag: consumer.tag, queue: queue.name });
     }
     queue.consumers.length = 0;
     queue.owner?.exclusiveQueues.delete(queue);
@@ -154,38 +182,49 @@ export class Broker {
 
   // ---- publish and consume -------------------------------------------------------------------
 
+  /** The largest entry (the message's part of a delivery) this broker accepts. */
+  private checkSize(message: Message): void {
+    if (message.size > this.messageBytesMax) {
+      throw new PeerError("LIMIT_EXCEEDED", `a message of ${message.size} bytes exceeds this broker's ${this.messageBytesMax} (its frameBytesMax less room for the delivery's envelope)`);
+    }
+  }
+
   /** Route and enqueue; returns the number of queues it reached. */
-  publish(exchangeName: string, key: string, body: unknown, props: MessageProps | undefined, bytes: number): number {
-    if (exchangeName === "") {
-      const queue = this.queues.get(key);
-      if (queue === undefined) throw new PeerError("NOT_FOUND", `no queue "${key}" (default exchange routes by queue name)`);
-      this.reserve(bytes);
-      try {
-        // queue.name, not `key`: the same text, but one shared string instead of a decoded copy per message.
-        queue.enqueue(new Message(body, "", queue.name, props, bytes));
-      } catch (err) {
-        this.bytes -= bytes;
-        throw err;
-      }
+  publish(message: Message): number {
+    this.checkSize(message);
+    if (message.exchange === "") {
+      const queue = this.queues.get(message.key);
+      if (queue === undefined) throw new PeerError("NOT_FOUND", `no queue "${message.key}" (default exchange routes by queue name)`);
+      this.store1(queue, message);
       return 1;
     }
-    const exchange = this.exchangeFor(exchangeName);
+    const exchange = this.exchangeFor(message.exchange);
     let routed = 0;
     let full: PeerError | null = null;
-    const message = new Message(body, exchangeName, key, props, bytes);
-    for (const queue of exchange.route(key)) {
+    for (const queue of exchange.route(message.key)) {
       try {
-        this.reserve(bytes);
-        queue.enqueue(routed === 0 ? message : message.copy());
+        this.store1(queue, routed === 0 ? message : message.copy());
         routed++;
       } catch (err) {
-        if (err instanceof PeerError && err.name === "QUEUE_FULL") this.bytes -= bytes;
         // One full queue must not starve the other bound queues; report after routing the rest.
         full ??= err as PeerError;
       }
     }
     if (full !== null && routed === 0) throw full;
     return routed;
+  }
+
+  /** Charge a message (and its slab, if it is the first over it) and enqueue it; undone if the queue refuses. */
+  private store1(queue: Queue, message: Message): void {
+    const slab = message.slab;
+    this.reserve(MESSAGE_OVERHEAD_BYTES + (slab.live === 0 ? slab.bytes.length : 0));
+    slab.live++;
+    try {
+      queue.enqueue(message);
+    } catch (err) {
+      this.releaseMessage(message);
+      throw err;
+    }
   }
 
   consume(session: Session, queue: Queue, tag: string, prefetch: number, autoAck: boolean): Consumer {
@@ -208,7 +247,7 @@ export class Broker {
 
   /** basic.get: take one message now, or null. */
   get(session: Session, queue: Queue, autoAck: boolean): { message: Message; delivery: number } | null {
-    const message = queue.messages.popFront();
+    const message = queue.take();
     if (message === undefined) return null;
     return { message, delivery: session.track(message, queue, null, autoAck) };
   }
@@ -228,11 +267,24 @@ export class Broker {
     this.membership.leave(connection);
   }
 
-  stats(queueName?: string): StatsOk {
-    const queues = queueName === undefined ? [...this.queues.values()] : [this.queues.get(queueName)].filter((q): q is Queue => q !== undefined);
-    if (queueName !== undefined && queues.length === 0) throw new PeerError("NOT_FOUND", `no queue "${queueName}"`);
+  /** One queue's stats, or a page of all queues in name order (those after `after`, at most `limit`). */
+  stats(queueName: string | undefined, after: string | undefined, limit: number): StatsOk {
+    let queues: Queue[];
+    let next: string | undefined;
+    if (queueName !== undefined) {
+      const queue = this.queues.get(queueName);
+      if (queue === undefined) throw new PeerError("NOT_FOUND", `no queue "${queueName}"`);
+      queues = [queue];
+    } else {
+      const names = [...this.queues.keys()].sort();
+      const from = after === undefined ? 0 : names.findIndex((n) => n > after);
+      const page = from < 0 ? [] : names.slice(from, from + limit);
+      queues = page.map((n) => this.queues.get(n)!);
+      if (from >= 0 && from + limit < names.length) next = page.at(-1);
+    }
     return {
       queues: queues.map((q) => q.stats()),
+      next,
       connections: this.membership.list().length,
       consumers: this.consumerCount,
       channels: this.pubsub.channelCount,

@@ -1,11 +1,14 @@
 // Pub/sub channels: a publish reaches every current subscriber and is not stored. The frame is
 // encoded once and the same bytes are queued on every subscriber's connection.
 
-import type { ChannelMessage } from "../../protocols/broker.ts";
+import type { brokerClient } from "../../protocols/broker.ts";
+import type { RequestOf } from "../../protocols/protocol.ts";
 import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
 import { encodeBody } from "../wire/codec.ts";
 import type { Session } from "./session.ts";
+
+type ChannelMessage = RequestOf<typeof brokerClient, "message">;
 
 export class PubSub {
   private readonly channels = new Map<string, Set<Session>>();
@@ -41,9 +44,10 @@ export class PubSub {
   publish(channel: string, body: unknown): number {
     const sessions = this.channels.get(channel);
     if (sessions === undefined || sessions.size === 0) return 0;
-    const message: ChannelMessage = { op: "message", channel, body };
+    const message: ChannelMessage & { op: "message" } = { op: "message", channel, body };
+    // Encoded once, the same bytes queued for every subscriber (each accepts the broker's frames: checkReceiver).
     const frame = encodeBody(message);
-    for (const session of sessions) session.connection.sendEncoded(frame);
+    for (const session of sessions) session.connection.sendBody(frame);
     return sessions.size;
   }
 }

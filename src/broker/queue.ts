@@ -3,6 +3,7 @@
 
 import type { OverflowPolicy, QueueStats } from "../../protocols/broker.ts";
 import { PeerError } from "../errors.ts";
+import { limits } from "../limits.ts";
 import type { Consumer } from "./consumer.ts";
 import { Deque } from "./deque.ts";
 import type { Message } from "./message.ts";
@@ -17,7 +18,7 @@ export interface QueueOptions {
 }
 
 export class Queue {
-  readonly messages = new Deque<Message>();
+  messages = new Deque<Message>();
   readonly consumers: Consumer[] = [];
   /** Deliveries of this queue not yet acked, across all sessions. */
   unacked = 0;
@@ -33,8 +34,8 @@ export class Queue {
   constructor(
     readonly name: string,
     readonly options: QueueOptions,
-    /** Called with the bytes freed when messages leave the broker (dropped or purged). */
-    private readonly release: (bytes: number) => void,
+    /** Called for each message that leaves the broker from here (dropped or purged). */
+    private readonly release: (message: Message) => void,
   ) {}
 
   get owner(): Session | null {
@@ -47,9 +48,9 @@ export class Queue {
       if (this.options.overflow === "reject") {
         throw new PeerError("QUEUE_FULL", `queue "${this.name}" is at its maxLength ${this.options.maxLength}`);
       }
-      const oldest = this.messages.popFront()!;
+      const oldest = this.take()!;
       this.dropped++;
-      this.release(oldest.bytes);
+      this.release(oldest);
     }
     this.messages.pushBack(message);
     this.published.add();
@@ -78,12 +79,24 @@ export class Queue {
     if (this.cursor > at) this.cursor--;
   }
 
+  /** Take the head message (to deliver, or to drop). */
+  take(): Message | undefined {
+    return this.messages.popFront();
+  }
+
+  /**
+   * Drop every ready message. The queue is empty at once; the messages are released a chunk per
+   * turn, so purging ten million never stalls the node.
+   */
   purge(): number {
-    const count = this.messages.length;
-    let bytes = 0;
-    for (const message of this.messages) bytes += message.bytes;
-    this.messages.clear();
-    this.release(bytes);
+    const gone = this.messages;
+    this.messages = new Deque<Message>();
+    const count = gone.length;
+    const releaseSome = (): void => {
+      for (let i = 0; i < limits.releasePerTurnMax && gone.length > 0; i++) this.release(gone.popFront()!);
+      if (gone.length > 0) setImmediate(releaseSome);
+    };
+    releaseSome();
     return count;
   }
 
@@ -107,7 +120,7 @@ export class Queue {
         continue;
       }
       idle = 0;
-      consumer.session.deliver(consumer, this.messages.popFront()!);
+      consumer.session.deliver(consumer, this.take()!);
     }
   }
 

@@ -6,11 +6,12 @@
 // (bounded by batchMessagesMax / batchBytesMax): per-frame encode and decode was the broker's
 // main cost in profiles.
 
-import type { BatchedDelivery, Deliver, DeliverBatch } from "../../protocols/broker.ts";
+
 import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
 import type { Connection } from "../runtime/connection.ts";
 import type { Consumer } from "./consumer.ts";
+import { Encoder } from "../wire/msgpack.ts";
 import type { Message } from "./message.ts";
 import type { Queue } from "./queue.ts";
 
@@ -21,9 +22,13 @@ interface Unacked {
 }
 
 interface Outgoing {
-  entries: BatchedDelivery[];
+  deliveries: number[];
+  messages: Message[];
   bytes: number;
 }
+
+/** Composes deliver.batch frames around the stored bytes of their messages. */
+const frames = new Encoder();
 
 export class Session {
   readonly consumers = new Map<string, Consumer>();
@@ -39,8 +44,8 @@ export class Session {
 
   constructor(
     readonly connection: Connection,
-    /** Called with the bytes freed when an acked message leaves the broker. */
-    private readonly release: (bytes: number) => void,
+    /** Called for each message that leaves the broker from here (acked, or dropped by a nack). */
+    private readonly release: (message: Message) => void,
   ) {}
 
   get unackedCount(): number {
@@ -56,17 +61,18 @@ export class Session {
   deliver(consumer: Consumer, message: Message): void {
     const delivery = this.track(message, consumer.queue, consumer.autoAck ? null : consumer);
     let out = this.outbox.get(consumer);
-    if (out !== undefined && (out.entries.length >= limits.batchMessagesMax || out.bytes + message.bytes > limits.batchBytesMax)) {
+    if (out !== undefined && (out.messages.length >= limits.batchMessagesMax || out.bytes + message.size > limits.batchBytesMax)) {
       this.sendBatch(consumer, out);
       out = undefined;
     }
     if (out === undefined) {
-      out = { entries: [], bytes: 0 };
+      out = { deliveries: [], messages: [], bytes: 0 };
       this.outbox.set(consumer, out);
     }
-    out.entries.push(toEntry(delivery, message));
-    out.bytes += message.bytes;
-    this.outboxBytes += message.bytes;
+    out.deliveries.push(delivery);
+    out.messages.push(message);
+    out.bytes += message.size;
+    this.outboxBytes += message.size;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flushDeliveries());
@@ -86,13 +92,28 @@ export class Session {
   private sendBatch(consumer: Consumer, out: Outgoing): void {
     this.outbox.delete(consumer);
     this.outboxBytes -= out.bytes;
-    if (out.entries.length === 0) return;
-    if (out.entries.length === 1) {
-      this.connection.send(toDeliver(consumer, out.entries[0]!));
-      return;
+    const n = out.messages.length;
+    if (n === 0) return;
+    // {op, tag, queue, messages: [[delivery, redelivered, ...the stored entry], …]}: the entries'
+    // bytes are spliced as they were published, never decoded or encoded here.
+    frames.begin();
+    frames.writeMapHeader(4);
+    frames.writeString("op");
+    frames.writeString("deliver.batch");
+    frames.writeString("tag");
+    frames.writeString(consumer.tag);
+    frames.writeString("queue");
+    frames.writeString(consumer.queue.name);
+    frames.writeString("messages");
+    frames.writeArrayHeader(n);
+    for (let i = 0; i < n; i++) {
+      const message = out.messages[i]!;
+      frames.writeArrayHeader(message.count + 2);
+      frames.writeInt(out.deliveries[i]!);
+      frames.writeBool(message.redelivered);
+      frames.writeRange(message.slab.bytes, message.start, message.end);
     }
-    const frame: DeliverBatch = { op: "deliver.batch", tag: consumer.tag, queue: consumer.queue.name, messages: out.entries };
-    this.connection.send(frame);
+    this.connection.sendBody(frames.finish());
   }
 
   /** Record a delivery (or, for auto-ack, count it as done at once); returns its delivery number. */
@@ -101,7 +122,7 @@ export class Session {
     queue.delivered.add();
     if (autoAck) {
       queue.acked.add();
-      this.release(message.bytes);
+      this.release(message);
     } else {
       this.unacked.set(delivery, { message, queue, consumer });
       queue.unacked++;
@@ -120,7 +141,7 @@ export class Session {
         continue;
       }
       entry.queue.acked.add();
-      this.release(entry.message.bytes);
+      this.release(entry.message);
     }
     if (missing > 0) throw unknownDeliveries(missing, deliveries);
   }
@@ -141,7 +162,7 @@ export class Session {
         list.push(entry.message);
       } else {
         entry.queue.dropped++;
-        this.release(entry.message.bytes);
+        this.release(entry.message);
       }
     }
     for (const [queue, messages] of byQueue) queue.requeueFront(messages);
@@ -156,7 +177,7 @@ export class Session {
     for (const entry of this.unacked.values()) {
       entry.queue.unacked--;
       if (entry.queue.deleted) {
-        this.release(entry.message.bytes);
+        this.release(entry.message);
         continue;
       }
       let list = byQueue.get(entry.queue);
@@ -182,34 +203,6 @@ export class Session {
     }
     return entry;
   }
-}
-
-/** [delivery, key, body, redelivered, replyTo, correlationId, headers, exchange], trailing absences trimmed. */
-function toEntry(delivery: number, message: Message): BatchedDelivery {
-  const entry: BatchedDelivery = [delivery, message.key, message.body];
-  const props = message.props;
-  const tail: unknown[] = [
-    message.redelivered ? true : null,
-    props?.replyTo ?? null,
-    props?.correlationId ?? null,
-    props?.headers ?? null,
-    message.exchange === "" ? null : message.exchange,
-  ];
-  let last = tail.length - 1;
-  while (last >= 0 && tail[last] === null) last--;
-  for (let i = 0; i <= last; i++) (entry as unknown[]).push(tail[i]);
-  return entry;
-}
-
-/** A single delivery as a plain deliver frame; absent fields are left out. */
-function toDeliver(consumer: Consumer, entry: BatchedDelivery): Deliver {
-  const frame = { op: "deliver", tag: consumer.tag, delivery: entry[0], queue: consumer.queue.name, key: entry[1], body: entry[2] } as Deliver;
-  if (entry[3]) frame.redelivered = true;
-  if (entry[4] != null) frame.replyTo = entry[4];
-  if (entry[5] != null) frame.correlationId = entry[5];
-  if (entry[6] != null) frame.headers = entry[6];
-  if (entry[7] != null) frame.exchange = entry[7];
-  return frame;
 }
 
 function unknownDeliveries(missing: number, deliveries: readonly number[]): PeerError {

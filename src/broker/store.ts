@@ -4,7 +4,8 @@
 
 import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
-import { sizeOf } from "../wire/fields.ts";
+import { decode, Raw } from "../wire/msgpack.ts";
+import { approximateBytes as sizeOf } from "./message.ts";
 import { Deque } from "./deque.ts";
 
 type Member = string | number;
@@ -16,8 +17,12 @@ type Entry =
 
 export interface Waiter {
   keys: string[];
+  /** Whether a reply carrying this element fits what the waiter's connection accepts. */
+  fits(key: string, value: unknown): boolean;
   /** Hand over a popped value; returns false if the waiter is gone (its connection closed). */
   deliver(key: string, value: unknown): boolean;
+  /** The element at the head cannot be handed to this waiter: it gets this error and stops waiting. */
+  refuse(error: PeerError): void;
 }
 
 export interface StoreAccounting {
@@ -34,7 +39,7 @@ export class Store {
   private readonly sweeper: ReturnType<typeof setInterval>;
 
   constructor(private readonly accounting: StoreAccounting) {
-    this.sweeper = setInterval(() => this.sweep(), 1_000);
+    this.sweeper = setInterval(() => this.sweep(), limits.storeSweepEveryMs);
     this.sweeper.unref?.();
   }
 
@@ -72,7 +77,7 @@ export class Store {
     const entry = this.lookup(key, "value");
     let current = 0;
     if (entry !== undefined) {
-      const v = entry.value;
+      const v = entry.value instanceof Raw ? decodeStored(entry.value) : entry.value;
       current = typeof v === "number" ? v : typeof v === "string" && /^-?\d+$/.test(v) ? Number(v) : NaN;
       if (!Number.isSafeInteger(current)) throw new PeerError("BAD_ARGUMENT", `value at "${key}" is not an integer`);
     }
@@ -105,6 +110,16 @@ export class Store {
     return length;
   }
 
+  /** Up to `count` elements from the head (or tail), without taking them. */
+  peek(key: string, count: number, front: boolean): unknown[] {
+    const entry = this.lookup(key, "list");
+    if (entry === undefined) return [];
+    const n = Math.min(count, entry.list.length);
+    const out: unknown[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = entry.list.at(front ? i : entry.list.length - 1 - i);
+    return out;
+  }
+
   pop(key: string, count: number, front: boolean): unknown[] {
     const entry = this.lookup(key, "list");
     if (entry === undefined) return [];
@@ -124,7 +139,9 @@ export class Store {
     const from = start < 0 ? Math.max(0, n + start) : start;
     let to = stop < 0 ? n + stop : Math.min(stop, n - 1);
     if (from > to) return [];
-    to = Math.min(to, from + limits.replyElementsMax - 1);
+    if (to - from + 1 > limits.replyElementsMax) {
+      throw new PeerError("REPLY_TOO_LARGE", `the range holds ${to - from + 1} elements; a reply carries at most ${limits.replyElementsMax}: ask for a smaller range`);
+    }
     const out: unknown[] = [];
     for (let i = from; i <= to; i++) out.push(entry.list.at(i));
     return out;
@@ -134,12 +151,20 @@ export class Store {
     return this.lookup(key, "list")?.list.length ?? 0;
   }
 
-  /** Pop from the first non-empty list, or park the waiter. Returns what was popped, or null if parked. */
-  popOrWait(waiter: Waiter): { key: string; value: unknown } | null {
-    for (const key of waiter.keys) {
-      const [value] = this.pop(key, 1, true);
-      if (value !== undefined) return { key, value };
+  /** Pop the head of the first non-empty list, or null if all are empty. REPLY_TOO_LARGE (nothing taken) if it does not fit. */
+  popFirst(keys: readonly string[], fits: (key: string, value: unknown) => boolean): { key: string; value: unknown } | null {
+    for (const key of keys) {
+      const [value] = this.peek(key, 1, true);
+      if (value === undefined) continue;
+      if (!fits(key, value)) throw tooLargeForWaiter(key);
+      this.pop(key, 1, true);
+      return { key, value };
     }
+    return null;
+  }
+
+  /** Wait for a push to any of the waiter's keys (after popFirst found them empty). */
+  park(waiter: Waiter): void {
     if (this.blocked >= limits.blockedClientsMax) throw new PeerError("LIMIT_EXCEEDED", `${limits.blockedClientsMax} clients are already blocked`);
     for (const key of waiter.keys) {
       let queue = this.waiters.get(key);
@@ -147,7 +172,6 @@ export class Store {
       queue.pushBack(waiter);
     }
     this.blocked++;
-    return null;
   }
 
   /** A waiter timed out or its connection closed. */
@@ -170,7 +194,12 @@ export class Store {
     while (queue.length > 0 && this.length(key) > 0) {
       const waiter = queue.popFront()!;
       this.unblock(waiter);
-      const [value] = this.pop(key, 1, true);
+      const [value] = this.peek(key, 1, true);
+      if (!waiter.fits(key, value)) {
+        waiter.refuse(tooLargeForWaiter(key));
+        continue;
+      }
+      this.pop(key, 1, true);
       if (!waiter.deliver(key, value)) this.push(key, [value], true);
     }
   }
@@ -214,7 +243,11 @@ export class Store {
 
   smembers(key: string): Member[] {
     const entry = this.lookup(key, "set");
-    return entry === undefined ? [] : [...entry.set].slice(0, limits.replyElementsMax);
+    if (entry === undefined) return [];
+    if (entry.set.size > limits.replyElementsMax) {
+      throw new PeerError("REPLY_TOO_LARGE", `set "${key}" has ${entry.set.size} members; a reply carries at most ${limits.replyElementsMax}: use srandmember with a count`);
+    }
+    return [...entry.set];
   }
 
   /** Up to `count` distinct random members (Redis semantics for a positive count). */
@@ -267,9 +300,22 @@ export class Store {
     const now = Date.now();
     let checked = 0;
     for (const key of this.expiring) {
-      if (++checked > 10_000) break; // bounded work per tick
+      if (++checked > limits.storeSweepKeysMax) break; // bounded work per tick
       const entry = this.entries.get(key);
       if (entry === undefined || entry.expiresAtMs <= now) this.delete(key);
     }
+  }
+}
+
+function tooLargeForWaiter(key: string): PeerError {
+  return new PeerError("REPLY_TOO_LARGE", `the element at the head of "${key}" is larger than this connection accepts; it stays in the list`);
+}
+
+/** A stored value that incr must read: it was kept as bytes; anything it cannot read is not an integer. */
+function decodeStored(raw: Raw): unknown {
+  try {
+    return decode(raw.bytes);
+  } catch {
+    return null;
   }
 }

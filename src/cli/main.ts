@@ -1,64 +1,66 @@
 // The dispatcher behind `./node`: parse flags, pick the role or command from the tables, run it,
-// and turn every failure into one line on stderr and a non-zero exit code.
+// and turn every ending into an exit code (named in src/runtime/exit.ts) with at most one line on
+// stderr.
 
 import pkg from "../../package.json";
+import { hostBroker } from "../broker/broker_role.ts";
+import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
+import { formatAddress, isLoopback, parseAddress, parseAddressList } from "../runtime/address.ts";
+import { ExitCode, ExitError, UsageError } from "../runtime/exit.ts";
+import { Flags, parseArgs, type FlagSpec } from "../runtime/flags.ts";
 import { LOG_LEVELS, type LogLevel } from "../runtime/log.ts";
 import { makeNodeConfig } from "../runtime/node_config.ts";
-import { StartupError } from "../runtime/serve.ts";
-import { BROKER_PORT_DEFAULT, hostBroker } from "../broker/broker_role.ts";
-import { parseAddress } from "./address.ts";
-import { Flags, parseArgs, type FlagSpec } from "./args.ts";
-import type { RoleSpec } from "./role.ts";
+import type { RoleOutcome, RoleSpec } from "../runtime/role.ts";
 import { commands, roles } from "./roles.ts";
-import { UsageError } from "./usage_error.ts";
 
 export const VERSION: string = pkg.version;
-
-const EXIT_USAGE = 2;
-const EXIT_FAILURE = 1;
 
 const commonFlags: FlagSpec[] = [
   { name: "role", type: "string", valueName: "name", help: "which node to run (see roles below)" },
   { name: "listen", type: "string", valueName: "host:port", help: "address to listen on (127.0.0.1 by default; port 0 picks a free port)" },
-  { name: "connect", type: "string", valueName: "host:port", help: "address of the node to connect to" },
+  { name: "connect", type: "string", valueName: "host:port[,…]", help: "the node this role depends on; several, comma-separated, are tried in order (failover)" },
   { name: "id", type: "string", valueName: "name", help: "this node's id (default: <role>-<random>)" },
   { name: "token", type: "string", valueName: "secret", help: "shared secret every hello must carry" },
   { name: "heartbeat-ms", type: "int", valueName: "N", min: limits.heartbeatMsMin, max: limits.heartbeatMsMax, help: `heartbeat interval; a peer silent for ${limits.missedHeartbeatsMax} intervals is dead (default ${limits.heartbeatMs})` },
-  { name: "frame-bytes-max", type: "int", valueName: "N", min: 64, max: limits.frameBytesCeiling, help: `largest frame body accepted (default ${limits.frameBytesMax})` },
-  { name: "embed-broker", type: "boolean", help: "host the broker in this process on --listen (default 127.0.0.1:4800) and use it" },
+  { name: "frame-bytes-max", type: "int", valueName: "N", min: limits.frameBytesFloor, max: limits.frameBytesCeiling, help: `largest frame body accepted (default ${limits.frameBytesMax}; MapReduce roles ${limits.mapreduceFrameBytesMax})` },
+  { name: "allow-public", type: "boolean", help: "listen beyond loopback without --token (anyone who can reach the port gets in)" },
+  { name: "embed-broker", type: "boolean", help: `host the broker in this process on --listen (default 127.0.0.1:${limits.brokerPortDefault}) and use it` },
   { name: "log-level", type: "string", valueName: "level", help: `one of ${LOG_LEVELS.join(", ")} (default info)` },
-  { name: "help", type: "boolean", help: "print this help" },
+  { name: "help", type: "boolean", help: "print this help (also -h)" },
   { name: "version", type: "boolean", help: "print the version" },
 ];
 
 export async function main(argv: readonly string[]): Promise<number> {
   try {
-    return await dispatch(argv);
+    return await dispatch(argv.map((word) => (word === "-h" ? "--help" : word)));
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof ExitError) {
       process.stderr.write(`peer-node: ${err.message}\n`);
-      return EXIT_USAGE;
+      return err.code;
     }
-    if (err instanceof StartupError) {
+    if (err instanceof PeerError) {
       process.stderr.write(`peer-node: ${err.message}\n`);
-      return EXIT_FAILURE;
+      return ExitCode.startup;
     }
-    process.stderr.write(`peer-node: ${(err as Error)?.message ?? String(err)}\n`);
-    return EXIT_FAILURE;
+    process.stderr.write(`peer-node: ${err instanceof Error ? err.message : String(err)}\n`);
+    return ExitCode.startup;
   }
 }
 
 async function dispatch(argv: readonly string[]): Promise<number> {
   const roleName = findRoleName(argv);
-  const command = roleName === undefined && argv[0] !== undefined && !argv[0].startsWith("--") ? commands.find((c) => c.name === argv[0]) : undefined;
-  if (roleName === undefined && argv[0] !== undefined && !argv[0].startsWith("--") && command === undefined) {
-    throw new UsageError(`unknown command "${argv[0]}" (commands: ${commands.map((c) => c.name).join(", ") || "none"}; or use --role)`);
+  const first = argv[0];
+  const command = roleName === undefined && first !== undefined && !first.startsWith("--") ? commands.find((c) => c.name === first) : undefined;
+  if (roleName === undefined && first !== undefined && !first.startsWith("--") && command === undefined) {
+    throw new UsageError(`unknown command "${first}" (commands: ${commands.map((c) => c.name).join(", ")}; or use --role)`);
   }
   if (command !== undefined) {
-    const parsed = parseArgs(argv.slice(1), [...command.flags, helpFlag]);
-    if (parsed.flags.has("help")) return printHelp();
-    return command.run(new Flags(parsed.flags), parsed.positionals);
+    const parsed = parseArgs(argv.slice(1), [...command.flags, helpFlag, logLevelFlag]);
+    const flags = new Flags(parsed.flags);
+    if (flags.bool("help")) return printHelp();
+    const config = makeNodeConfig({ role: command.name, logLevel: readLogLevel(flags, "warn") });
+    return command.run(flags, parsed.positionals, config);
   }
   const role = roleName === undefined ? undefined : roles.find((r) => r.name === roleName);
   if (roleName !== undefined && role === undefined) {
@@ -69,44 +71,55 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   if (flags.bool("help")) return printHelp();
   if (flags.bool("version")) {
     process.stdout.write(`peer-node ${VERSION}\n`);
-    return 0;
+    return ExitCode.ok;
   }
   if (role === undefined) throw new UsageError("no role given: use --role <name> (see --help)");
   return runRole(role, flags);
 }
 
+function readLogLevel(flags: Flags, fallback: LogLevel): LogLevel {
+  const level = (flags.string("log-level") ?? fallback) as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level: "${level}" is not one of ${LOG_LEVELS.join(", ")}`);
+  return level;
+}
+
 async function runRole(role: RoleSpec, flags: Flags): Promise<number> {
-  const logLevel = (flags.string("log-level") ?? "info") as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}`);
+  const logLevel = readLogLevel(flags, "info");
   const listenText = flags.string("listen");
   const connectText = flags.string("connect");
-  const connect = connectText === undefined ? null : parseAddress(connectText, "--connect");
+  const connect = connectText === undefined ? [] : parseAddressList(connectText, "--connect");
   const embed = flags.bool("embed-broker");
   if (embed && !role.embedsBroker) throw new UsageError(`--role ${role.name} does not take --embed-broker`);
-  if (embed && connect !== null) throw new UsageError("--embed-broker and --connect exclude each other: the embedded broker is the one used");
-  if (role.needsConnect && connect === null && !embed) {
+  if (embed && connect.length > 0) throw new UsageError("--embed-broker and --connect exclude each other: the embedded broker is the one used");
+  if (role.needsConnect && connect.length === 0 && !embed) {
     throw new UsageError(`--role ${role.name} needs --connect host:port${role.embedsBroker ? " or --embed-broker" : ""}`);
   }
-  const listenDefault = embed ? { host: "127.0.0.1", port: BROKER_PORT_DEFAULT } : role.defaultListen;
+  const listenDefault = embed ? { host: "127.0.0.1", port: limits.brokerPortDefault } : role.defaultListen;
+  const listen = listenText === undefined ? listenDefault : parseAddress(listenText, "--listen");
+  const token = flags.string("token");
+  if (listen !== null && !isLoopback(listen.host) && token === undefined && !flags.bool("allow-public")) {
+    throw new UsageError(`--listen ${formatAddress(listen)} without --token lets anyone who can reach this machine in: give --token SECRET, or --allow-public to accept that`);
+  }
   const config = makeNodeConfig({
     role: role.name,
     id: flags.string("id"),
-    listen: listenText === undefined ? listenDefault : parseAddress(listenText, "--listen"),
+    listen,
     connect,
-    token: flags.string("token"),
+    token,
     heartbeatMs: flags.int("heartbeat-ms", limits.heartbeatMs),
-    frameBytesMax: flags.int("frame-bytes-max", limits.frameBytesMax),
+    frameBytesMax: flags.int("frame-bytes-max", role.frameBytesMax ?? limits.frameBytesMax),
     logLevel,
   });
+  if (listen !== null && !isLoopback(listen.host) && token === undefined) config.log.warn("public-without-token", { listen: formatAddress(listen) });
   // Signal handlers go in before anything starts: a script may send SIGTERM as soon as it reads the
   // listening line, which start() prints. A signal during start-up stops the node once it is up.
   let running: { stop(): Promise<void> } | null = null;
   let stopRequested: string | null = null;
-  let resolveStopped!: (code: number) => void;
-  const stopped = new Promise<number>((resolve) => (resolveStopped = resolve));
+  let resolveStopped!: (outcome: RoleOutcome) => void;
+  const stopped = new Promise<RoleOutcome>((resolve) => (resolveStopped = resolve));
   const stopNow = (): void => {
     config.log.info("stopping", { signal: stopRequested });
-    void running!.stop().then(() => resolveStopped(0));
+    void running!.stop().then(() => resolveStopped({ code: ExitCode.ok }));
   };
   const onSignal = (signal: string): void => {
     if (stopRequested !== null) return;
@@ -120,7 +133,7 @@ async function runRole(role: RoleSpec, flags: Flags): Promise<number> {
   // loopback like any other client, so nothing differs between the two set-ups.
   const embedded = embed ? hostBroker(config) : null;
   if (embedded !== null) {
-    config.connect = { host: embedded.server.host, port: embedded.server.port };
+    config.connect = [formatAddress({ host: embedded.server.host, port: embedded.server.port })];
     config.brokerInProcess = true;
   }
   const started = await role.start(config, flags);
@@ -132,7 +145,9 @@ async function runRole(role: RoleSpec, flags: Flags): Promise<number> {
     },
   };
   if (stopRequested !== null) stopNow();
-  return Promise.race([started.done, stopped]);
+  const outcome = await Promise.race([started.done, stopped]);
+  if (outcome.message !== undefined) process.stderr.write(`peer-node: ${outcome.message}\n`);
+  return outcome.code;
 }
 
 /** The value of --role, looked up before full parsing because it decides which flags exist. */
@@ -150,6 +165,7 @@ function findRoleName(argv: readonly string[]): string | undefined {
 }
 
 const helpFlag: FlagSpec = { name: "help", type: "boolean", help: "print help" };
+const logLevelFlag: FlagSpec = { name: "log-level", type: "string", valueName: "level", help: `one of ${LOG_LEVELS.join(", ")} (default warn)` };
 
 function printHelp(): number {
   const lines = [
@@ -169,8 +185,9 @@ function printHelp(): number {
   for (const command of commands) {
     if (command.flags.length > 0) lines.push("", `${command.name} flags:`, ...command.flags.map(formatFlag));
   }
+  lines.push("", `exit codes: ${Object.entries(ExitCode).map(([name, code]) => `${code} ${name}`).join(", ")}`);
   process.stdout.write(lines.join("\n") + "\n");
-  return 0;
+  return ExitCode.ok;
 }
 
 function formatFlag(spec: FlagSpec): string {

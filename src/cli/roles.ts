@@ -7,10 +7,12 @@ import { coordinatorRole } from "../mapreduce/coordinator_role.ts";
 import { mapreduceCommand } from "../mapreduce/mapreduce_command.ts";
 import { workerRole } from "../mapreduce/worker_role.ts";
 import { leaderRole } from "../mutex/leader_role.ts";
-import { runCommand } from "../mutex/run_mutex_command.ts";
 import { slaveRole } from "../mutex/slave_role.ts";
-import type { CommandSpec, RoleSpec } from "./role.ts";
+import { kvCommand } from "../storage/kv_command.ts";
+import { storageRole } from "../storage/storage_role.ts";
+import type { CommandSpec, RoleSpec } from "../runtime/role.ts";
+import { runCommand } from "./run_command.ts";
 
-export const roles: readonly RoleSpec[] = [brokerRole, coordinatorRole, backupRole, workerRole, leaderRole, slaveRole];
+export const roles: readonly RoleSpec[] = [brokerRole, coordinatorRole, backupRole, workerRole, leaderRole, slaveRole, storageRole];
 
-export const commands: readonly CommandSpec[] = [statsCommand, runCommand, mapreduceCommand];
+export const commands: readonly CommandSpec[] = [statsCommand, runCommand, mapreduceCommand, kvCommand];

@@ -4,6 +4,7 @@
 // Every process started here is tracked, so killAll() can clean up whatever happens.
 
 import type { Subprocess } from "bun";
+import { limits } from "../limits.ts";
 
 const LISTENING = /listening on (\[[^\]]+\]|[^\s:]+):(\d+)/;
 const live = new Set<LocalProcess>();
@@ -26,6 +27,8 @@ export interface LaunchOptions {
   onStdout?: (text: string) => void;
 }
 
+const signalNumbers: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGABRT: 6, SIGSEGV: 11 };
+
 export class LocalProcess {
   host = "";
   port = 0;
@@ -44,10 +47,10 @@ export class LocalProcess {
       return code;
     });
     void pump(proc.stdout, (text) => {
-      this.stdoutText += text;
+      this.stdoutText = keepTail(this.stdoutText + text);
       options.onStdout?.(text);
     });
-    void pump(proc.stderr, (text) => (this.stderrText += text));
+    void pump(proc.stderr, (text) => (this.stderrText = keepTail(this.stderrText + text)));
   }
 
   static async start(args: string[], options: LaunchOptions = {}): Promise<LocalProcess> {
@@ -59,7 +62,7 @@ export class LocalProcess {
       env: { ...process.env, ...options.env },
     });
     const child = new LocalProcess(proc, args, options);
-    if (options.waitListening ?? args.includes("--listen")) await child.waitListening(options.startTimeoutMs ?? 15_000);
+    if (options.waitListening ?? args.includes("--listen")) await child.waitListening(options.startTimeoutMs ?? limits.processStartTimeoutMs);
     return child;
   }
 
@@ -77,6 +80,10 @@ export class LocalProcess {
   }
   get isRunning(): boolean {
     return live.has(this);
+  }
+  /** The exit code once exited (a signal's death is 128 + its number), null while running. */
+  get exitCode(): number | null {
+    return this.proc.exitCode ?? (this.proc.signalCode !== null ? 128 + (signalNumbers[this.proc.signalCode] ?? 0) : null);
   }
 
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
@@ -104,7 +111,7 @@ export class LocalProcess {
       try {
         return await LocalProcess.start(args, { ...this.options, startTimeoutMs: 5_000 });
       } catch (err) {
-        if (attempt >= 20) throw err; // the old socket may linger for a moment
+        if (attempt >= limits.processRestartTriesMax) throw err; // the old socket may linger for a moment
         await Bun.sleep(100);
       }
     }
@@ -181,6 +188,14 @@ export async function killAll(): Promise<void> {
 process.on("exit", () => {
   for (const child of live) child.kill("SIGKILL");
 });
+
+/** The newest processOutputCharsMax characters of a stream's text (cut at a line start when one is near). */
+function keepTail(text: string): string {
+  if (text.length <= limits.processOutputCharsMax) return text;
+  const cut = text.length - limits.processOutputCharsMax;
+  const lineStart = text.indexOf("\n", cut);
+  return text.slice(lineStart >= 0 && lineStart - cut < 1024 ? lineStart + 1 : cut);
+}
 
 async function pump(stream: ReadableStream<Uint8Array>, sink: (text: string) => void): Promise<void> {
   const decoder = new TextDecoder();

@@ -6,8 +6,9 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Progress } from "../cli/progress.ts";
 import { killAll, LocalProcess } from "../launcher/local_process.ts";
+import { limits } from "../limits.ts";
+import type { Terminal } from "../runtime/terminal.ts";
 import { BUILT_IN_APPS } from "./app.ts";
 import { runSequential } from "./sequential.ts";
 import { queryJobStatus } from "./status_query.ts";
@@ -17,8 +18,7 @@ export interface DemoOptions {
   workers: number;
   sizeMb: number;
   command?: string[];
-  /** Write to stdout (default) or collect. */
-  say?: (line: string) => void;
+  terminal: Terminal;
 }
 
 export interface DemoResult {
@@ -65,14 +65,14 @@ function outputLines(dir: string): string[] {
 }
 
 export async function runMapReduceDemo(options: DemoOptions): Promise<DemoResult> {
-  const say = options.say ?? ((line: string) => process.stdout.write(line + "\n"));
+  const say = (line: string): void => options.terminal.line(line);
   const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), "peer-node-demo-"));
   const files = generateCorpus(dir, 8, Math.round((options.sizeMb * 1024 * 1024) / 8));
   say(`peer-node MapReduce demo: word count of ${files.length} files (${options.sizeMb} MB) in ${dir}`);
 
   const seqStart = performance.now();
-  const reference = await runSequential({ files, outDir: join(dir, "sequential"), reduces: 5, app: BUILT_IN_APPS.wc! });
+  const reference = await runSequential({ files, outDir: join(dir, "sequential"), reduces: 5, app: BUILT_IN_APPS.wc!, spillBytes: limits.spillBytesDefault });
   say(`  sequential reference: ${reference.keys.toLocaleString("en-US")} keys in ${Math.round(performance.now() - seqStart)} ms`);
 
   const launch = { command: options.command, cwd: dir };
@@ -80,18 +80,25 @@ export async function runMapReduceDemo(options: DemoOptions): Promise<DemoResult
   mkdirSync(out, { recursive: true });
   const coordinator = await LocalProcess.start(["--role", "coordinator", "--listen", "127.0.0.1:0", "--input", "book-*.txt", "--out", out, "--reduces", "5", "--task-timeout-ms", "3000", "--log-level", "info"], launch);
   const backup = await LocalProcess.start(["--role", "backup", "--connect", coordinator.address, "--listen", "127.0.0.1:0", "--out", out, "--log-level", "info"], launch);
-  await coordinator.waitForLog("backup-in-sync", 15_000);
+  await coordinator.waitForLog("backup-in-sync", limits.processStartTimeoutMs);
   const workers = await Promise.all(
     Array.from({ length: options.workers }, (_, i) => LocalProcess.start(["--role", "worker", "--connect", coordinator.address, "--id", `w${i + 1}`, "--task-delay-ms", "120", "--log-level", "warn"], { ...launch, waitListening: false })),
   );
   say(`  coordinator ${coordinator.address}, backup ${backup.address}, workers ${workers.map((_, i) => `w${i + 1}`).join(" ")}`);
 
   // Watch the job through mr.status; kill a worker at 25 % of the maps, the coordinator at 50 %.
-  const progress = new Progress("  job", 1);
+  const progress = options.terminal.progress("  job", 1);
+  const deadlineMs = Date.now() + limits.demoTimeoutMs;
   let killedWorker = false;
   let killedCoordinator = false;
   const events: string[] = [];
   while (backup.isRunning || coordinator.isRunning) {
+    if (Date.now() > deadlineMs) {
+      progress.finish();
+      await killAll();
+      say(`VERDICT: the job did not finish within ${limits.demoTimeoutMs / 1000} s; outputs kept in ${dir}`);
+      return { identical: false, keys: 0, elapsedMs: Math.round(performance.now() - started), killedWorker, killedCoordinator, summary: "timed out" };
+    }
     // After the kill the backup is the coordinator (it answers mr.status once it has taken over).
     const status = await queryJobStatus(killedCoordinator ? backup.address : coordinator.address);
     if (status === null) {

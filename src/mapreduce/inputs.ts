@@ -2,19 +2,16 @@
 // missing file or a glob that matches nothing is an error, before anything starts.
 
 import { statSync } from "node:fs";
-import { resolve } from "node:path";
+import { relative, resolve } from "node:path";
 import { Glob } from "bun";
-
-export class InputError extends Error {
-  override readonly name = "InputError";
-}
+import { UsageError } from "../runtime/exit.ts";
 
 export function expandInputs(patterns: readonly string[], cwd = process.cwd()): string[] {
   const files: string[] = [];
   for (const pattern of patterns) {
     if (/[*?[{]/.test(pattern)) {
       const matched = [...new Glob(pattern).scanSync({ cwd, onlyFiles: true })].sort();
-      if (matched.length === 0) throw new InputError(`--input: "${pattern}" matches no file`);
+      if (matched.length === 0) throw new UsageError(`--input: "${pattern}" matches no file`);
       files.push(...matched.map((f) => resolve(cwd, f)));
       continue;
     }
@@ -23,10 +20,15 @@ export function expandInputs(patterns: readonly string[], cwd = process.cwd()): 
     try {
       isFile = statSync(path).isFile();
     } catch {
-      throw new InputError(`--input: no such file: ${pattern}`);
+      throw new UsageError(`--input: no such file: ${pattern}`);
     }
-    if (!isFile) throw new InputError(`--input: not a file: ${pattern}`);
+    if (!isFile) throw new UsageError(`--input: not a file: ${pattern}`);
     files.push(path);
   }
   return [...new Set(files)];
+}
+
+/** The name an app sees for a file: its path relative to the working directory. */
+export function inputName(path: string): string {
+  return relative(process.cwd(), path) || path;
 }

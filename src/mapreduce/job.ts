@@ -1,22 +1,30 @@
 // The coordinator's bookkeeping for one job: which map and reduce tasks are idle, running (on which
-// workers, since when) or done. Rules:
+// workers, since when) or done, and where each finished map's output is. Rules:
 // - a task goes to a worker that asks; reduces only once every map is done;
 // - a running task silent past the task timeout is issued again to another worker; the first
 //   completion wins and later ones are ignored; with no failures no task runs twice;
-// - a worker that dies gives its running tasks back at once;
+// - a worker that dies gives its running tasks back at once, and its finished maps too while a
+//   reduce may still need them (their output was on that worker's disk), as in Google's MapReduce;
+// - a reduce that cannot fetch a map's output ends, and that map runs again if its output was
+//   where the reduce looked;
 // - an app error is retried up to attemptsMax times, then the job fails with the app's message.
-// Intermediate data stays here (the coordinator), so a dead worker's finished maps are never lost.
+// The job holds metadata only: split ranges, locations, counters.
 
-import type { Grouped } from "../../protocols/mapreduce.ts";
-
-export interface Split {
-  file: string;
-  contents: string;
-}
+import type { Split } from "./splits.ts";
 
 interface Attempt {
   worker: string;
   startedMs: number;
+}
+
+/** Where a finished map's output is. */
+export interface MapLocation {
+  /** The node id of the worker that made it. */
+  worker: string;
+  /** Its fetch address. */
+  address: string;
+  /** Bytes of output per partition (0: that reduce need not fetch from this map). */
+  partitionBytes: number[];
 }
 
 interface Task {
@@ -31,10 +39,12 @@ export type Assignment = { kind: "map" | "reduce"; task: number; attempt: number
 export class Job {
   readonly maps: Task[];
   readonly reduces: Task[];
-  /** Per map task, its grouped output per partition. */
-  readonly intermediate: Array<Grouped[] | null>;
+  /** Per map task, where its output is once done. */
+  readonly locations: Array<MapLocation | null>;
   reassignments = 0;
   retries = 0;
+  /** Finished maps that had to run again because their output was lost with its worker. */
+  mapsLost = 0;
   failure: string | null = null;
 
   constructor(
@@ -46,7 +56,7 @@ export class Job {
     const fresh = (): Task => ({ done: false, attempts: 0, failures: 0, running: new Map() });
     this.maps = splits.map(fresh);
     this.reduces = Array.from({ length: reduceCount }, fresh);
-    this.intermediate = splits.map(() => null);
+    this.locations = splits.map(() => null);
   }
 
   get mapsDone(): number {
@@ -79,13 +89,23 @@ export class Job {
     return { kind: phase, task: chosen, attempt };
   }
 
-  /** Record a finished map; false if it was already done (a duplicate from a reissue). */
-  completeMap(task: number, partitions: Grouped[]): boolean {
+  /** Record a finished map and where its output is; false if it was already done (a duplicate from a reissue). */
+  completeMap(task: number, location: MapLocation): boolean {
     const t = this.maps[task];
     if (t === undefined || t.done) return false;
     t.done = true;
     t.running.clear();
-    this.intermediate[task] = partitions;
+    this.locations[task] = location;
+    return true;
+  }
+
+  /** A finished map's output is gone: it is idle again. False if it was not done. */
+  unmap(task: number): boolean {
+    const t = this.maps[task];
+    if (t === undefined || !t.done) return false;
+    t.done = false;
+    this.locations[task] = null;
+    this.mapsLost++;
     return true;
   }
 
@@ -102,6 +122,11 @@ export class Job {
     return (kind === "map" ? this.maps : this.reduces)[task]?.done ?? true;
   }
 
+  /** Whether `attempt` of a task is still one the job waits for. */
+  isRunning(kind: "map" | "reduce", task: number, attempt: number): boolean {
+    return (kind === "map" ? this.maps : this.reduces)[task]?.running.has(attempt) ?? false;
+  }
+
   /** The app threw: retry, or fail the job after attemptsMax failures of one task. */
   failed(kind: "map" | "reduce", task: number, attempt: number, error: string): void {
     const t = (kind === "map" ? this.maps : this.reduces)[task];
@@ -112,8 +137,20 @@ export class Job {
     else this.retries++;
   }
 
-  /** A worker is gone: its running attempts end now, so their tasks can go to others. */
-  workerLost(worker: string): number {
+  /**
+   * A reduce could not fetch map `map` from `address`: the attempt ends (not an app failure), and
+   * the map runs again if its output was there. Returns whether the map was unmapped.
+   */
+  fetchFailed(task: number, attempt: number, map: number, address: string): boolean {
+    this.reduces[task]?.running.delete(attempt);
+    return this.locations[map]?.address === address && this.unmap(map);
+  }
+
+  /**
+   * A worker is gone: its running attempts end now, and its finished maps are idle again while
+   * some reduce is not done. Returns how many attempts ended and which maps were unmapped.
+   */
+  workerLost(worker: string): { released: number; unmapped: number[] } {
     let released = 0;
     for (const t of [...this.maps, ...this.reduces]) {
       for (const [attempt, a] of t.running) {
@@ -123,6 +160,34 @@ export class Job {
       }
     }
     this.reassignments += released;
-    return released;
+    const unmapped: number[] = [];
+    this.locations.forEach((location, task) => {
+      if (location?.worker === worker && this.stillNeeded(location) && this.unmap(task)) unmapped.push(task);
+    });
+    return { released, unmapped };
+  }
+
+  /** Whether some reduce not done yet has output to fetch at this location. */
+  private stillNeeded(location: MapLocation): boolean {
+    return !this.finished && this.reduces.some((t, r) => !t.done && (location.partitionBytes[r] ?? 0) > 0);
+  }
+
+  /** The reduce task's view of where partition `r` is: the addresses, and [map, address index, bytes] per map with output for it. */
+  sourcesFor(r: number): { addresses: string[]; sources: Array<[number, number, number]> } {
+    const addresses: string[] = [];
+    const at = new Map<string, number>();
+    const sources: Array<[number, number, number]> = [];
+    this.locations.forEach((location, map) => {
+      const bytes = location?.partitionBytes[r] ?? 0;
+      if (location === null || bytes === 0) return;
+      let i = at.get(location.address);
+      if (i === undefined) {
+        i = addresses.length;
+        addresses.push(location.address);
+        at.set(location.address, i);
+      }
+      sources.push([map, i, bytes]);
+    });
+    return { addresses, sources };
   }
 }

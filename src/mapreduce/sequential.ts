@@ -1,59 +1,69 @@
-// The reference run: every map and reduce in this one process, with the same partitioning and the
-// same output files (DIR/mr-out-<r>) that the distributed run must reproduce.
+// The reference run: every map and reduce in this one process, with the same splits, partitioning
+// and output files (DIR/mr-out-<r>) that the distributed run must reproduce. Memory is bounded
+// whatever the input size: splits are read one at a time, and each partition's groups spill to a
+// temp dir in sorted runs past their share of --spill-mb (see shuffle.ts).
 
-import { mkdir } from "node:fs/promises";
-import { relative } from "node:path";
-import type { KeyValue, MapReduceApp } from "./app.ts";
-import { outputPath, reduceAll, writeAtomic } from "./output.ts";
-import { partitionOf } from "./partition.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { mkdir, rename } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { limits } from "../limits.ts";
+import { ExitError } from "../runtime/exit.ts";
+import type { MapReduceApp } from "./app.ts";
+import { outputPath } from "./output.ts";
+import { Accumulator, groupPairs, reduceToFile } from "./shuffle.ts";
+import { planSplits, readSplit } from "./splits.ts";
 
 export interface SequentialOptions {
   files: string[];
   outDir: string;
   reduces: number;
   app: MapReduceApp;
+  /** Bytes of groups held in memory (all partitions together) before they spill to disk. */
+  spillBytes: number;
+  /** Target bytes of a split (default limits.splitBytesMax). */
+  splitBytes?: number;
   onProgress?: (mapped: number, total: number) => void;
 }
 
-/** The name an app sees for a file: its path relative to the working directory. */
-export function inputName(path: string): string {
-  return relative(process.cwd(), path) || path;
-}
-
-/** Thrown when the app's map or reduce throws: carries the app's own message. */
-export class AppFailure extends Error {
-  override readonly name = "AppFailure";
-}
-
-export async function runSequential(options: SequentialOptions): Promise<{ keys: number; outputs: string[] }> {
-  const { files, reduces, app } = options;
-  const partitions: KeyValue[][] = Array.from({ length: reduces }, () => []);
-  for (let i = 0; i < files.length; i++) {
-    const name = inputName(files[i]!);
-    const contents = await Bun.file(files[i]!).text();
-    let pairs: KeyValue[];
-    try {
-      pairs = app.map(name, contents);
-    } catch (err) {
-      throw new AppFailure(`map of ${name} failed: ${(err as Error).message}`);
+export async function runSequential(options: SequentialOptions): Promise<{ keys: number; outputs: string[]; splits: number; spills: number }> {
+  const { reduces, app } = options;
+  const splits = await planSplits(options.files, options.splitBytes ?? limits.splitBytesMax);
+  const work = mkdtempSync(join(tmpdir(), "peer-node-seq-"));
+  try {
+    const partitions = Array.from({ length: reduces }, (_, r) => new Accumulator(app, Math.max(1, Math.floor(options.spillBytes / reduces)), work, `p${r}`));
+    for (let i = 0; i < splits.length; i++) {
+      const split = splits[i]!;
+      let pairs: ReturnType<MapReduceApp["map"]>;
+      try {
+        pairs = app.map(split.file, await readSplit(split));
+      } catch (err) {
+        throw new ExitError("jobFailed", `map of ${split.file} (bytes ${split.start}..${split.end}) failed: ${(err as Error).message}`);
+      }
+      // Grouped (and combined) per split first, as a map task does: one add per key, not per pair.
+      groupPairs(app, pairs, reduces).forEach((groups, r) => {
+        for (const [key, values] of groups) partitions[r]!.add(key, values);
+      });
+      options.onProgress?.(i + 1, splits.length);
     }
-    for (const pair of pairs) partitions[partitionOf(pair[0], reduces)]!.push(pair);
-    options.onProgress?.(i + 1, files.length);
-  }
-  await mkdir(options.outDir, { recursive: true });
-  const outputs: string[] = [];
-  let keys = 0;
-  for (let r = 0; r < reduces; r++) {
-    let text: string;
-    try {
-      text = reduceAll(partitions[r]!, (key, values) => app.reduce(key, values));
-    } catch (err) {
-      throw new AppFailure(`reduce of partition ${r} failed: ${(err as Error).message}`);
+    await mkdir(options.outDir, { recursive: true });
+    const outputs: string[] = [];
+    let keys = 0;
+    let spills = 0;
+    for (let r = 0; r < reduces; r++) {
+      const path = outputPath(options.outDir, r);
+      const temp = `${path}.tmp-${process.pid}`;
+      try {
+        spills += partitions[r]!.spills;
+        keys += reduceToFile(app, partitions[r]!.merged(), temp).keys;
+      } catch (err) {
+        throw new ExitError("jobFailed", `reduce of partition ${r} failed: ${(err as Error).message}`);
+      }
+      await rename(temp, path);
+      outputs.push(path);
     }
-    keys += text === "" ? 0 : text.split("\n").length - 1;
-    const path = outputPath(options.outDir, r);
-    await writeAtomic(path, text);
-    outputs.push(path);
+    return { keys, outputs, splits: splits.length, spills };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
-  return { keys, outputs };
 }

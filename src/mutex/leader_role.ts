@@ -2,21 +2,19 @@
 // grants one requester at a time at random until every live slave has written once. It writes
 // nothing itself and returns nothing.
 
-
-import { limits } from "../limits.ts";
-import type { RoleSpec } from "../cli/role.ts";
 import { crashNow, failpoint, hangNow } from "../failpoints.ts";
-import { UsageError } from "../cli/usage_error.ts";
+import { limits } from "../limits.ts";
+import { UsageError } from "../runtime/exit.ts";
+import { RoleLife, type RoleSpec } from "../runtime/role.ts";
 import { Leadership } from "./leadership.ts";
-import { exitOnBrokerLoss, joinRound, type Participant } from "./participant.ts";
-import { ROUND_DEFAULT } from "./slave_role.ts";
+import { joinRound, type Participant } from "./participant.ts";
 
 export const leaderRole: RoleSpec = {
   name: "leader",
   summary: "mutual exclusion: grants N slaves, one at a time at random, the right to append to a shared list",
   flags: [
     { name: "slaves", type: "int", valueName: "N", min: 1, max: limits.mutexSlavesMax, help: `slaves to wait for (1..${limits.mutexSlavesMax})` },
-    { name: "round", type: "string", valueName: "name", help: `name of the round (default ${ROUND_DEFAULT})` },
+    { name: "round", type: "string", valueName: "name", help: `name of the round (default ${limits.mutexRoundDefault})` },
   ],
   defaultListen: null,
   needsConnect: true,
@@ -24,12 +22,10 @@ export const leaderRole: RoleSpec = {
   async start(config, flags) {
     if (!flags.has("slaves")) throw new UsageError("--role leader needs --slaves N");
     const expected = flags.int("slaves", 1);
-    const round = flags.string("round") ?? ROUND_DEFAULT;
-    let finish!: (code: number) => void;
-    const done = new Promise<number>((resolve) => (finish = resolve));
+    const round = flags.string("round") ?? limits.mutexRoundDefault;
+    const life = new RoleLife();
     let leadership!: Leadership;
-    let p!: Participant;
-    p = await joinRound(config, round, (message) => {
+    const p: Participant = await joinRound(config, life, round, (message) => {
       leadership.onApplied(message);
       if (message.type === "done") {
         config.log.info("round-done", { written: p.state.list.length, slaves: p.state.slaves.length });
@@ -55,11 +51,16 @@ export const leaderRole: RoleSpec = {
     async function lingerThenExit(): Promise<void> {
       const deadline = Date.now() + limits.mutexLingerMs;
       while (p.live.slaves.size > 0 && Date.now() < deadline) await Bun.sleep(20);
+      life.stopping = true;
       await p.client.close();
-      finish(0);
+      life.end("ok");
     }
-    return { done, stop: exitOnBrokerLoss(p, `leader ${config.id}`, finish) };
+    return {
+      done: life.done,
+      stop: () => {
+        life.stopping = true;
+        return p.client.close();
+      },
+    };
   },
 };
-
-

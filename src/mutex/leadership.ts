@@ -8,12 +8,17 @@
 // even before it has read the whole retained fanout. A new leader decides nothing until its own
 // "leader" message has come back: by then everything before it in the total order is applied.
 
-import type { FanoutMessage, Grant, ToLeader } from "../../protocols/mutex.ts";
-import { MUTEX_CONTROL, MUTEX_FANOUT, MUTEX_INBOX, MUTEX_REQUESTS } from "../../protocols/mutex.ts";
+import { toLeader, type FanoutMessage, type Grant, type ToLeader } from "../../protocols/mutex.ts";
+import { parsed } from "../../protocols/schema.ts";
+import { MUTEX_CONTROL, MUTEX_EPOCH, MUTEX_FANOUT, MUTEX_INBOX, MUTEX_REQUESTS, type controlMessage } from "../../protocols/mutex.ts";
+import type { Infer } from "../../protocols/schema.ts";
 import type { BrokerClient } from "../broker/broker_client.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { LiveMembers } from "./live_slaves.ts";
 import type { RoundState } from "./round_state.ts";
+
+/** Points of a takeover a failpoint can stop at (acting-leader-crash-at=<step>). */
+export type TakeoverStep = "epoch" | "announced" | "granted";
 
 export interface LeadershipOptions {
   client: BrokerClient;
@@ -26,19 +31,27 @@ export interface LeadershipOptions {
   expected: number | null;
   /** Called after each grant is published (the leader role's failpoint hooks in here). */
   onGrant?: (grants: number) => void;
+  /** Called at each step of a takeover (a failpoint hooks in here). */
+  onTakeoverStep?: (step: TakeoverStep) => void;
 }
 
 export class Leadership {
   private readonly ready = new Set<string>();
   private readonly pending = new Set<string>();
-  /** A message of ours is on its way through the fanout; decide nothing until it is back. */
-  private awaiting: FanoutMessage["type"] | null = null;
+  /**
+   * Our own message on its way through the fanout, by its identity (messageKey): decide nothing
+   * until that very one is back. Another leader's message of the same type is not ours.
+   */
+  private awaiting: string | null = null;
   private seq: number;
   private doneSent = false;
+  private wokeSlaves = false;
+  /** A newer leader took over: this one decides nothing more. */
+  private resigned = false;
   private grants = 0;
   private epoch = 0;
-  /** A takeover cannot see the requests the old leader consumed: every live slave still to write counts as asking. */
-  private assumeRequested = false;
+  private takeover = false;
+  private requestsTag: string | null = null;
 
   constructor(private readonly o: LeadershipOptions) {
     this.seq = o.state.lastSeq;
@@ -46,9 +59,17 @@ export class Leadership {
 
   async begin(takeover: boolean): Promise<void> {
     const { client, round } = this.o;
-    this.epoch = await client.incr(`${round}.epoch`);
-    this.assumeRequested = takeover;
-    await client.consume(MUTEX_REQUESTS(round), (d) => this.onRequest(d.body as ToLeader), { autoAck: true });
+    this.takeover = takeover;
+    this.epoch = await client.incr(MUTEX_EPOCH(round));
+    if (takeover) this.o.onTakeoverStep?.("epoch");
+    // A takeover cannot see the readies and requests the old leader consumed: slaves send ready
+    // again when the leader changes, and every live slave still to write counts as asking.
+    if (takeover) this.ready.add(this.o.self);
+    this.requestsTag = await client.consume(MUTEX_REQUESTS(round), (d) => {
+      const message = parsed(toLeader, d.body);
+      if (message === undefined) return this.o.log.warn("request-ignored", { body: typeof d.body });
+      this.onRequest(message);
+    }, { autoAck: true });
     if (takeover) {
       this.o.log.warn("leading", { epoch: this.epoch });
       this.publish({ type: "leader", epoch: this.epoch, leader: this.o.self });
@@ -59,7 +80,14 @@ export class Leadership {
 
   /** Called by the owner after each fanout message was applied to the shared state. */
   onApplied(message: FanoutMessage): void {
-    if (this.awaiting === message.type && (message.type !== "grant" || message.seq === this.seq)) this.awaiting = null;
+    const mine = this.awaiting !== null && this.awaiting === messageKey(message);
+    if (mine) this.awaiting = null;
+    if (message.type === "leader" && message.leader !== this.o.self && message.epoch > this.epoch && this.epoch > 0) this.resign(message);
+    if (message.type === "done") this.wakeSlaves();
+    if (mine && this.takeover) {
+      if (message.type === "leader") this.o.onTakeoverStep?.("announced");
+      if (message.type === "grant") this.o.onTakeoverStep?.("granted");
+    }
     if (message.type === "leader" || message.type === "start") {
       for (const slave of this.o.state.written) this.pending.delete(slave);
     }
@@ -69,10 +97,11 @@ export class Leadership {
 
   /** A member left (closed or dead). */
   onLeave(node: string): void {
+    // Its ready stays: a fresh leader waits for N slaves to have said ready, dead or alive since;
+    // a dead one is simply never granted (it is not live).
     this.pending.delete(node);
-    this.ready.delete(node);
     const grant = this.o.state.outstanding;
-    if (grant !== null && grant.slave === node && this.awaiting === null) {
+    if (grant !== null && grant.slave === node && this.awaiting === null && !this.resigned && !this.o.state.done) {
       this.o.log.warn("granted-slave-died", { slave: node, seq: grant.seq });
       this.publish({ type: "revoke", epoch: this.o.state.epoch, slave: node, seq: grant.seq });
       return;
@@ -94,11 +123,18 @@ export class Leadership {
 
   private step(): void {
     const { state, live } = this.o;
-    if (this.awaiting !== null || this.doneSent) return;
+    if (this.awaiting !== null || this.doneSent || this.resigned || state.done) return;
     if (this.epoch === 0) return; // begin() has not got its epoch yet
     if (!state.started) {
-      if (this.o.expected === null) this.publish({ type: "start", epoch: this.epoch, leader: this.o.self, slaves: [...live.slaves].sort() });
-      else if (this.ready.size >= this.o.expected) this.publish({ type: "start", epoch: this.epoch, leader: this.o.self, slaves: [...this.ready].sort() });
+      if (this.o.expected !== null) {
+        if (this.ready.size >= this.o.expected) this.publish({ type: "start", epoch: this.epoch, leader: this.o.self, slaves: [...this.ready].sort() });
+        return;
+      }
+      // A takeover starts the round with the live slaves once each has said ready (again): ready
+      // means its fanout queue is bound, so it will see the start and print the same list.
+      if (live.slaves.size > 0 && [...live.slaves].every((s) => this.ready.has(s))) {
+        this.publish({ type: "start", epoch: this.epoch, leader: this.o.self, slaves: [...live.slaves].sort() });
+      }
       return;
     }
     if (state.outstanding !== null) {
@@ -110,12 +146,10 @@ export class Leadership {
     if (toWrite.length === 0) {
       this.doneSent = true;
       this.publish({ type: "done", epoch: state.epoch, count: state.list.length });
-      // Slaves read their fanout queue when told; this wakes them all once.
-      void this.o.client.publishChannel(MUTEX_CONTROL(this.o.round), { type: "done" }).catch(() => {});
       return;
     }
     // As in the seed: choose among all who still have to write, once all of them have asked.
-    if (!this.assumeRequested && !toWrite.every((s) => this.pending.has(s))) return;
+    if (!this.takeover && !toWrite.every((s) => this.pending.has(s))) return;
     const chosen = toWrite[Math.floor(Math.random() * toWrite.length)]!;
     this.pending.delete(chosen);
     this.seq++;
@@ -127,8 +161,43 @@ export class Leadership {
     this.o.onGrant?.(this.grants);
   }
 
+  /**
+   * Slaves read their fanout queue when told; this wakes them all once. Sent when done has come
+   * back, by whichever leader reads it: a takeover that finds done already there (its predecessor
+   * died between the two) wakes the slaves that were never told.
+   */
+  private wakeSlaves(): void {
+    if (this.wokeSlaves) return;
+    this.wokeSlaves = true;
+    void this.o.client.publishChannel(MUTEX_CONTROL(this.o.round), { type: "done" } satisfies Infer<typeof controlMessage>).catch(() => {});
+  }
+
+  /** Only one leader decides: an older one that sees a newer one's epoch stops (and stops taking requests). */
+  private resign(newer: Extract<FanoutMessage, { type: "leader" }>): void {
+    if (this.resigned) return;
+    this.resigned = true;
+    this.o.log.warn("resigning", { epoch: this.epoch, newer: newer.leader, newerEpoch: newer.epoch });
+    if (this.requestsTag !== null) void this.o.client.cancel(this.requestsTag).catch(() => {});
+  }
+
   private publish(message: FanoutMessage): void {
-    this.awaiting = message.type;
+    this.awaiting = messageKey(message);
     this.o.client.publish(MUTEX_FANOUT(this.o.round), "", message);
+  }
+}
+
+/** What tells one fanout message of ours from any other: its type and the fields that make it unique. */
+function messageKey(message: FanoutMessage): string {
+  switch (message.type) {
+    case "start":
+    case "leader":
+      return `${message.type}/${message.epoch}/${message.leader}`;
+    case "grant":
+    case "revoke":
+      return `${message.type}/${message.epoch}/${message.slave}/${message.seq}`;
+    case "append":
+      return `${message.type}/${message.epoch}/${message.slave}/${message.seq}`;
+    case "done":
+      return `${message.type}/${message.epoch}/${message.count}`;
   }
 }

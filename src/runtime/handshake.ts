@@ -1,8 +1,9 @@
-// The hello handshake, both sides. The connecting side sends hello; the accepting side checks
-// version and token, agrees the heartbeat interval, and answers with its identity and limits.
+// The hello handshake, both sides. The connecting side sends hello; the accepting side checks it
+// against the core protocol's schema, then the version and the token, agrees the heartbeat
+// interval, and answers with its identity, its limits and the protocols it serves.
 
 import { timingSafeEqual } from "node:crypto";
-import { PROTOCOL_VERSION, type Envelope, type Hello, type HelloOk } from "../../protocols/core.ts";
+import { hello as helloSchema, PROTOCOL_VERSION, type Envelope, type Hello, type HelloOk } from "../../protocols/core.ts";
 import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
 import type { Connection } from "./connection.ts";
@@ -12,56 +13,53 @@ export interface Identity {
   role: string;
 }
 
-const NAME_CHARS_MAX = 256;
+export interface HelloTerms {
+  identity: Identity;
+  token?: string;
+  frameBytesMax: number;
+  heartbeatMs: number;
+  serves: readonly string[];
+}
 
-/** Accepting side: validate a hello and return the fields of the reply. Throws closing errors. */
-export function acceptHello(
-  message: Envelope,
-  connection: Connection,
-  self: { identity: Identity; token?: string; frameBytesMax: number; heartbeatMs: number },
-): Omit<HelloOk, "op" | "re"> {
-  const hello = message as unknown as Hello;
+/**
+ * Accepting side: check a hello and return the reply's fields. A malformed hello is BAD_ARGUMENT
+ * (the connection stays open for a corrected one until the hello timeout); another protocol
+ * version is VERSION_MISMATCH and a wrong token AUTH_FAILED, both of which close.
+ */
+export function acceptHello(message: Envelope, connection: Connection, self: HelloTerms): HelloOk {
+  const hello = helloSchema.check(message);
   if (hello.version !== PROTOCOL_VERSION) {
-    throw new PeerError("VERSION_MISMATCH", `protocol version ${JSON.stringify(hello.version)} is not supported; this node speaks ${PROTOCOL_VERSION}`);
+    throw new PeerError("VERSION_MISMATCH", `protocol version ${hello.version} is not supported; this node speaks ${PROTOCOL_VERSION}`);
   }
   if (self.token !== undefined && !tokensEqual(hello.token, self.token)) {
     throw new PeerError("AUTH_FAILED", hello.token === undefined ? "this node requires a token" : "wrong token");
   }
-  const node = checkName(hello.node, "node");
-  const role = checkName(hello.role, "role");
   const heartbeatMs = agreeHeartbeat(hello.heartbeatMs, self.heartbeatMs);
-  connection.peer = { node, role, version: hello.version };
+  connection.peer = { node: hello.node, role: hello.role, version: hello.version, serves: [] };
   connection.heartbeatMs = heartbeatMs;
-  return { node: self.identity.node, role: self.identity.role, version: PROTOCOL_VERSION, frameBytesMax: self.frameBytesMax, heartbeatMs };
+  connection.peerFrameBytesMax = hello.frameBytesMax ?? limits.frameBytesMax;
+  return { node: self.identity.node, role: self.identity.role, version: PROTOCOL_VERSION, frameBytesMax: self.frameBytesMax, heartbeatMs, serves: [...self.serves] };
 }
 
 /** Connecting side: the hello to send. */
-export function makeHello(identity: Identity, heartbeatMs: number, token?: string): Omit<Hello, "id"> {
-  const hello: Omit<Hello, "id"> = { op: "hello", node: identity.node, role: identity.role, version: PROTOCOL_VERSION, heartbeatMs };
+export function makeHello(identity: Identity, heartbeatMs: number, frameBytesMax: number, token?: string): Hello {
+  const hello: Hello = { node: identity.node, role: identity.role, version: PROTOCOL_VERSION, heartbeatMs, frameBytesMax };
   if (token !== undefined) hello.token = token;
   return hello;
 }
 
-/** Connecting side: record what the reply says about the peer. */
+/** Connecting side: record what the (already checked) reply says about the peer. */
 export function completeHello(connection: Connection, reply: HelloOk): void {
-  connection.peer = { node: String(reply.node), role: String(reply.role), version: Number(reply.version) };
-  connection.heartbeatMs = typeof reply.heartbeatMs === "number" ? reply.heartbeatMs : 0;
+  connection.peer = { node: reply.node, role: reply.role, version: reply.version, serves: reply.serves };
+  connection.heartbeatMs = reply.heartbeatMs;
+  connection.peerFrameBytesMax = reply.frameBytesMax;
 }
 
-function agreeHeartbeat(asked: unknown, own: number): number {
+/** 0 turns heartbeats off; absent: the node's own interval; otherwise clamped to the node's bounds. */
+function agreeHeartbeat(asked: number | undefined, own: number): number {
   if (asked === undefined) return own;
-  if (typeof asked !== "number" || !Number.isInteger(asked) || asked < 0) {
-    throw new PeerError("BAD_ARGUMENT", "hello.heartbeatMs must be a non-negative integer");
-  }
   if (asked === 0) return 0;
   return Math.min(limits.heartbeatMsMax, Math.max(limits.heartbeatMsMin, asked));
-}
-
-function checkName(value: unknown, field: string): string {
-  if (typeof value !== "string" || value.length === 0 || value.length > NAME_CHARS_MAX) {
-    throw new PeerError("BAD_ARGUMENT", `hello.${field} must be a string of 1..${NAME_CHARS_MAX} characters`);
-  }
-  return value;
 }
 
 function tokensEqual(given: unknown, expected: string): boolean {

@@ -38,6 +38,7 @@ export function startHeartbeat(connection: Connection, options: HeartbeatOptions
     const lateMs = now - lastTickMs - checkEveryMs;
     lastTickMs = now;
     if (lateMs > checkEveryMs) return; // we were not running: we cannot tell whether the peer was
+    if (connection.readingHeld) return; // we stopped reading it: its silence is ours
     if (silentMs() >= deadAfterMs) {
       if (judging) return;
       judging = true;
@@ -49,7 +50,7 @@ export function startHeartbeat(connection: Connection, options: HeartbeatOptions
       return;
     }
     if (silentMs() >= intervalMs / 2) {
-      connection.request({ op: "ping" }, deadAfterMs).catch(() => {
+      connection.request("ping", {}, deadAfterMs).catch(() => {
         /* the silence itself is what declares death; a lost ping is not an error */
       });
     }

@@ -3,10 +3,11 @@
 
 import type { Socket, TCPSocketListener } from "bun";
 import type { Envelope } from "../../protocols/core.ts";
-import { asPeerError, PeerError } from "../errors.ts";
+import { asPeerError, PeerError, quote } from "../errors.ts";
 import { limits } from "../limits.ts";
 import { Connection } from "./connection.ts";
 import { Emitter } from "./emitter.ts";
+import { OutboundLedger } from "./outbound_ledger.ts";
 import type { HandlerTable } from "./handlers.ts";
 import { acceptHello, type Identity } from "./handshake.ts";
 import { startHeartbeat } from "./heartbeat.ts";
@@ -42,11 +43,25 @@ type ServerSocket = Socket<{ connection: Connection }>;
 
 export class NodeServer extends Emitter<ServerEvents> {
   readonly connections = new Set<Connection>();
+  /** Every byte this node has queued to send, against outboundBytesTotalMax. */
+  readonly ledger = new OutboundLedger(limits.outboundBytesTotalMax);
+  /** Connections still waiting for their hello, oldest first: capped on their own, so strangers never crowd out peers. */
+  private readonly strangers = new Set<Connection>();
+  private peers = 0;
+  /**
+   * Checks a valid hello must also pass before the peer is admitted; one throws a PeerError to
+   * refuse (the broker: one live connection per node id and role). They see `connection.peer` set.
+   */
+  readonly admissionChecks: Array<(connection: Connection) => void> = [];
   private readonly listener: TCPSocketListener<{ connection: Connection }>;
   private stopping = false;
 
   private constructor(private readonly options: ServerOptions) {
     super();
+    // Under the node's bound again: every congested producer may go on (a broker's deliveries).
+    this.ledger.onRelief = () => {
+      for (const connection of this.readyConnections()) this.emit("writable", connection);
+    };
     this.listener = Bun.listen<{ connection: Connection }>({
       hostname: options.host,
       port: options.port,
@@ -81,14 +96,19 @@ export class NodeServer extends Emitter<ServerEvents> {
 
   private accept(socket: ServerSocket): void {
     const { options } = this;
+    // Until hello, a connection is a stranger: a frame big enough for a hello, a few KiB of replies.
     const connection = new Connection(socket as Socket<unknown>, {
-      frameBytesMax: options.frameBytesMax,
-      outboundBytesMax: options.outboundBytesMax,
+      frameBytesMax: limits.strangerFrameBytesMax,
+      payloads: options.handlers.payloads,
+      outboundBytesMax: limits.strangerOutboundBytesMax,
+      ledger: this.ledger,
+      fast: (body, conn, frameBytes) => options.handlers.dispatchFast(body, conn, frameBytes),
       pendingRequestsMax: limits.pendingRequestsMax,
       log: options.log,
-      dispatch: (message, conn) => this.dispatch(message, conn),
+      dispatch: (message, conn, frameBytes) => this.dispatch(message, conn, frameBytes),
       onClose: (conn, reason) => {
         this.connections.delete(conn);
+        if (!this.strangers.delete(conn)) this.peers--;
         if (conn.peer) options.log.info("peer-closed", { peer: conn.peer.node, role: conn.peer.role, reason: reason?.name ?? "closed" });
         this.emit("closed", conn, reason);
       },
@@ -99,12 +119,14 @@ export class NodeServer extends Emitter<ServerEvents> {
       connection.close(new PeerError("SHUTTING_DOWN", "node is shutting down"));
       return;
     }
-    if (this.connections.size >= options.connectionsMax) {
-      options.log.warn("connection-refused", { reason: "connectionsMax", limit: options.connectionsMax });
-      connection.close(new PeerError("TOO_MANY_CONNECTIONS", `node is at its limit of ${options.connectionsMax} connections`));
-      return;
+    if (this.strangers.size >= limits.strangersMax) {
+      // The one that has waited longest goes: a real client says hello within milliseconds.
+      const oldest = this.strangers.values().next().value!;
+      options.log.warn("stranger-evicted", { remote: oldest.remote, waiting: this.strangers.size });
+      oldest.close(new PeerError("HELLO_TIMEOUT", `evicted: ${limits.strangersMax} connections were waiting for their hello`));
     }
     this.connections.add(connection);
+    this.strangers.add(connection);
     // As with heartbeats, a starved process must not blame the peer: if the timer fires late, the
     // hello may be sitting unread in the socket, so wait once more after pending reads.
     const armedAt = Date.now();
@@ -120,33 +142,48 @@ export class NodeServer extends Emitter<ServerEvents> {
     connection.onClosed(() => clearTimeout(helloTimer));
   }
 
-  private dispatch(message: Envelope, connection: Connection): void {
+  private dispatch(message: Envelope, connection: Connection, frameBytes: number): void {
     if (connection.peer === null) {
       if (message.op !== "hello") {
-        throw new PeerError("HELLO_REQUIRED", `"${message.op}" before hello; the first message must be hello`);
+        throw new PeerError("HELLO_REQUIRED", `${quote(message.op)} before hello; the first message must be hello`, { re: message.id });
       }
       this.handshake(message, connection);
       return;
     }
-    if (message.op === "hello") throw new PeerError("ALREADY_HELLO", "hello was already sent on this connection");
-    dispatchCommon(message, connection, this.options.handlers, this.options.log);
+    dispatchCommon(message, connection, this.options.handlers, this.options.log, frameBytes);
   }
 
   private handshake(message: Envelope, connection: Connection): void {
     const { options } = this;
+    if (message.id === undefined) throw new PeerError("BAD_ENVELOPE", "hello is a request: it needs an \"id\"");
     try {
+      if (this.peers >= options.connectionsMax) {
+        options.log.warn("connection-refused", { reason: "connectionsMax", limit: options.connectionsMax });
+        throw new PeerError("TOO_MANY_CONNECTIONS", `node is at its limit of ${options.connectionsMax} connections`);
+      }
       const reply = acceptHello(message, connection, {
         identity: options.identity,
         token: options.token,
         frameBytesMax: options.frameBytesMax,
         heartbeatMs: options.heartbeatMs,
+        serves: options.handlers.served,
       });
-      if (message.id !== undefined) connection.replyOk(message.id, reply);
+      try {
+        for (const check of this.admissionChecks) check(connection);
+      } catch (err) {
+        connection.peer = null; // refused: still a stranger, never a peer
+        throw err;
+      }
+      this.strangers.delete(connection);
+      this.peers++;
+      connection.admit(options.frameBytesMax, options.outboundBytesMax);
+      connection.replyOk(message.id, reply);
     } catch (err) {
       const error = asPeerError(err);
       options.log.warn("hello-refused", { remote: connection.remote, reason: error.name, message: error.message });
-      connection.send(error.toWire(message.id));
-      connection.close(null);
+      error.re = message.id;
+      // Refusals that close (version, token) close; a malformed hello may be corrected and sent again.
+      connection.failRequest(message, error);
       return;
     }
     options.log.info("peer-ready", { peer: connection.peer!.node, role: connection.peer!.role, heartbeatMs: connection.heartbeatMs });

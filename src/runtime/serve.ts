@@ -1,7 +1,8 @@
 // Start a NodeServer from a NodeConfig and print the one stdout line scripts read the port from.
 
-import { formatAddress } from "../cli/address.ts";
 import { limits } from "../limits.ts";
+import { formatAddress } from "./address.ts";
+import { ExitError } from "./exit.ts";
 import type { HandlerTable } from "./handlers.ts";
 import type { NodeConfig } from "./node_config.ts";
 import { NodeServer } from "./node_server.ts";
@@ -24,17 +25,12 @@ export function serve(config: NodeConfig, handlers: HandlerTable): NodeServer {
       log: config.log,
     });
   } catch (err) {
-    throw new StartupError(`cannot listen on ${formatAddress(config.listen)}: ${describeListenError(err)}`);
+    throw new ExitError("startup", `cannot listen on ${formatAddress(config.listen)}: ${describeListenError(err)}`);
   }
   const address = formatAddress({ host: server.host, port: server.port });
-  process.stdout.write(`peer-node ${config.role} ${config.id} listening on ${address}\n`);
+  config.terminal.line(`peer-node ${config.role} ${config.id} listening on ${address}`);
   config.log.info("listening", { address, heartbeatMs: config.heartbeatMs, frameBytesMax: config.frameBytesMax });
   return server;
-}
-
-/** A failure to start (port taken, file missing): one line on stderr, exit 1. */
-export class StartupError extends Error {
-  override readonly name = "StartupError";
 }
 
 function describeListenError(err: unknown): string {

@@ -6,7 +6,8 @@ import { PeerError } from "../errors.ts";
 
 export const FRAME_HEADER_BYTES = 4;
 
-export type FrameSink = (body: Uint8Array) => void;
+/** Receives each body; returning false stops the feed after it (the caller keeps the rest). */
+export type FrameSink = (body: Uint8Array) => boolean | void;
 
 export class FrameDecoder {
   private readonly header = new Uint8Array(FRAME_HEADER_BYTES);
@@ -15,8 +16,11 @@ export class FrameDecoder {
   private body: Uint8Array | null = null;
   private bodyHave = 0;
   private failed = false;
+  /** The sink asked to stop after the frame continuePartial completed. */
+  private stopped = false;
 
-  constructor(readonly frameBytesMax: number) {}
+  /** Raised once the peer is known (after hello): a stranger gets a small limit, a peer the full one. */
+  constructor(public frameBytesMax: number) {}
 
   /** Bytes held for a frame not yet complete (for tests and stats). */
   get bufferedBytes(): number {
@@ -25,15 +29,21 @@ export class FrameDecoder {
 
   /**
    * Feed one chunk. Each complete body goes to `sink`; a body is a view valid only during the call
-   * (copy it to keep it). Throws FRAME_TOO_LARGE after delivering the frames before the bad one;
-   * after that the stream is out of sync and the decoder refuses further input.
+   * (copy it to keep it). Returns how many bytes of the chunk were taken: all of them, unless the
+   * sink returned false (backpressure), in which case feed the rest later. Throws FRAME_TOO_LARGE
+   * after delivering the frames before the bad one; after that the stream is out of sync and the
+   * decoder refuses further input.
    */
-  feed(chunk: Uint8Array, sink: FrameSink): void {
+  feed(chunk: Uint8Array, sink: FrameSink): number {
     if (this.failed) throw new PeerError("FRAME_TOO_LARGE", "decoder is out of sync after an oversized frame");
     let offset = 0;
     if (this.headerHave > 0 || this.body !== null) {
       offset = this.continuePartial(chunk, sink);
-      if (offset < 0) return;
+      if (offset < 0) return chunk.length;
+      if (this.stopped) {
+        this.stopped = false;
+        return offset;
+      }
     }
     // Fast path: whole frames straight out of the chunk, no copying.
     const end = chunk.length;
@@ -43,9 +53,10 @@ export class FrameDecoder {
       if (end - offset - FRAME_HEADER_BYTES < size) break;
       const start = offset + FRAME_HEADER_BYTES;
       offset = start + size;
-      sink(chunk.subarray(start, offset));
+      if (sink(chunk.subarray(start, offset)) === false) return offset;
     }
     if (offset < end) this.stash(chunk, offset);
+    return end;
   }
 
   /** Completes a frame begun in earlier chunks; returns the offset reached, or -1 if the chunk ran out. */
@@ -71,7 +82,7 @@ export class FrameDecoder {
     this.body = null;
     this.bodyHave = 0;
     this.headerHave = 0;
-    sink(body);
+    if (sink(body) === false) this.stopped = true;
     return offset;
   }
 

@@ -4,7 +4,10 @@
 // Method: a real broker, raw sockets speaking the protocol by hand.
 
 import { expect, test } from "bun:test";
-import type { BatchedDelivery, DeliverBatch } from "../../protocols/broker.ts";
+import { brokerClient as clientProtocol, type BatchedDelivery } from "../../protocols/broker.ts";
+import type { RequestOf } from "../../protocols/protocol.ts";
+
+type DeliverBatch = RequestOf<typeof clientProtocol, "deliver.batch">;
 import { limits } from "../../src/limits.ts";
 import { useBroker } from "../harness/broker_fixture.ts";
 import { RawSocket } from "../harness/raw_socket.ts";
@@ -18,13 +21,15 @@ async function rawClient(): Promise<RawSocket> {
   return socket;
 }
 
-test("publish.batch routes the valid entries and answers {routed, failed, firstError}", async () => {
+test("publish.batch routes the valid entries and answers {routed, failed, firstError}; a malformed batch is refused whole", async () => {
   const s = await rawClient();
   s.send({ op: "queue.declare", id: 2, queue: "batch-in" });
   await s.next((f) => f.re === 2);
-  s.send({ op: "publish.batch", id: 3, messages: [["", "batch-in", "a"], ["", "no-such-queue", "b"], ["", "batch-in", "c", "reply-q", "c-1"], ["bad"]] });
+  s.send({ op: "publish.batch", id: 6, messages: [["", "batch-in", "never"], ["bad"]] });
+  expect(await s.next((f) => f.re === 6)).toMatchObject({ op: "error", name: "BAD_ARGUMENT", message: expect.stringContaining('"messages.1"') });
+  s.send({ op: "publish.batch", id: 3, messages: [["", "batch-in", "a"], ["", "no-such-queue", "b"], [null, "batch-in", "c", "reply-q", "c-1"]] });
   const reply = await s.next((f) => f.re === 3);
-  expect(reply).toMatchObject({ op: "ok", routed: 2, failed: 2, firstError: { name: "NOT_FOUND" } });
+  expect(reply).toMatchObject({ op: "ok", routed: 2, failed: 1, firstError: { name: "NOT_FOUND" } });
   s.send({ op: "queue.get", id: 4, queue: "batch-in", autoAck: true });
   expect((await s.next((f) => f.re === 4)).message).toMatchObject({ body: "a" });
   s.send({ op: "queue.get", id: 5, queue: "batch-in", autoAck: true });
@@ -44,7 +49,7 @@ test("a one-way publish.batch with failures gets one error frame without re; the
   expect(((await s.next((f) => f.re === 3)).queues as Array<{ depth: number }>)[0]!.depth).toBe(1);
 });
 
-test("deliver.batch: positional entries, trailing absences trimmed, at most batchMessagesMax per frame", async () => {
+test("deliver.batch: [delivery, redelivered, ...the publish entry as published], at most batchMessagesMax per frame, always batched", async () => {
   const s = await rawClient();
   s.send({ op: "queue.declare", id: 2, queue: "batch-out" });
   await s.next((f) => f.re === 2);
@@ -60,9 +65,9 @@ test("deliver.batch: positional entries, trailing absences trimmed, at most batc
   await waitFor(() => {
     for (let f = s.frames.shift(); f !== undefined; f = s.frames.shift()) {
       if (f.op === "deliver.batch") {
-        frames.push(f as unknown as DeliverBatch);
-        entries.push(...(f as unknown as DeliverBatch).messages);
-      } else if (f.op === "deliver") entries.push([f.delivery as number, f.key as string, f.body]);
+        frames.push(clientProtocol.ops["deliver.batch"].request.check(f));
+        entries.push(...frames.at(-1)!.messages);
+      }
     }
     return entries.length === count;
   });
@@ -71,8 +76,8 @@ test("deliver.batch: positional entries, trailing absences trimmed, at most batc
     expect(frame).toMatchObject({ tag: "t", queue: "batch-out" });
     expect(frame.messages.length).toBeLessThanOrEqual(limits.batchMessagesMax);
   }
-  expect(entries[0]).toEqual([1, "batch-out", "first", null, "rq", "cid"]);
-  expect(entries[1]).toEqual([2, "batch-out", 1]);
+  expect(entries[0]).toEqual([1, false, "", "batch-out", "first", "rq", "cid"]);
+  expect(entries[1]).toEqual([2, false, "", "batch-out", 1]);
   expect(entries.map((e) => e[0])).toEqual(Array.from({ length: count }, (_, i) => i + 1));
 });
 

@@ -7,6 +7,7 @@ import type { Delivery } from "../../src/broker/broker_client.ts";
 import { PeerError } from "../../src/errors.ts";
 import { brokerClient, useBroker } from "../harness/broker_fixture.ts";
 import { NodeProcess } from "../harness/node_process.ts";
+import { RawSocket } from "../harness/raw_socket.ts";
 import { waitFor } from "../harness/wait_for.ts";
 
 const broker = useBroker();
@@ -238,21 +239,33 @@ describe("bad arguments keep the connection open", () => {
   test("unknown queue, ack of an unknown delivery, bad field types: typed errors, connection still works", async () => {
     const c = await brokerClient(broker());
     expect((await c.consume("nope", () => {}).catch((e) => e)).name).toBe("NOT_FOUND");
-    expect((await c.peer.request({ op: "ack", delivery: 999 }).catch((e) => e)).name).toBe("NOT_FOUND");
-    expect((await c.peer.request({ op: "queue.declare", queue: 5 }).catch((e) => e)).name).toBe("BAD_ARGUMENT");
-    expect((await c.peer.request({ op: "consume", queue: "x", prefetch: -1 }).catch((e) => e)).name).toBe("BAD_ARGUMENT");
-    expect((await c.peer.request({ op: "publish", key: "x" }).catch((e) => e)).name).toBe("BAD_ARGUMENT");
-    expect((await c.peer.request({ op: "queue.declare", queue: "x".repeat(300) }).catch((e) => e)).name).toBe("BAD_ARGUMENT");
-    expect(c.peer.isReady).toBe(true);
-    expect((await c.peer.request({ op: "ping" })).op).toBe("ok");
+    expect((await c.upstream.request("ack", { delivery: 999 }).catch((e) => e)).name).toBe("NOT_FOUND");
+    expect((await c.upstream.request("queue.declare", { queue: 5 }).catch((e) => e)).name).toBe("BAD_ARGUMENT");
+    expect((await c.upstream.request("consume", { queue: "x", prefetch: -1 }).catch((e) => e)).name).toBe("BAD_ARGUMENT");
+    expect((await c.upstream.request("publish", { key: "x" }).catch((e) => e)).name).toBe("BAD_ARGUMENT");
+    expect((await c.upstream.request("queue.declare", { queue: "x".repeat(300) }).catch((e) => e)).name).toBe("BAD_ARGUMENT");
+    expect(c.upstream.isReady).toBe(true);
+    expect((await c.upstream.request("ping", {})).op).toBe("ok");
   });
 
-  test("an oversized publish gets FRAME_TOO_LARGE and closes only that connection", async () => {
-    const c = await brokerClient(broker(), { reconnect: false });
-    const other = await brokerClient(broker());
+  test("a publish larger than the broker accepts is refused before it is sent (definite); the connection stays up", async () => {
+    const c = await brokerClient(broker(), { lostWindowMs: 0 });
     const err = await c.publishConfirmed("", "x", "y".repeat(2 * 1024 * 1024)).catch((e) => e);
     expect(err).toBeInstanceOf(PeerError);
-    await waitFor(() => !c.peer.isReady);
-    expect((await other.peer.request({ op: "ping" })).op).toBe("ok");
+    expect(err.name).toBe("TOO_LARGE_FOR_PEER");
+    expect(err.definite).toBe(true);
+    expect(c.upstream.isReady).toBe(true);
+    expect((await c.upstream.request("ping", {})).op).toBe("ok");
+  });
+
+  test("a raw frame over the broker's frameBytesMax gets FRAME_TOO_LARGE and closes only that connection", async () => {
+    const other = await brokerClient(broker());
+    const raw = await RawSocket.connect(broker().host, broker().port);
+    await raw.hello();
+    raw.send({ op: "publish", key: "x", body: "y".repeat(2 * 1024 * 1024) });
+    const error = await raw.next((f) => f.op === "error");
+    expect(error.name).toBe("FRAME_TOO_LARGE");
+    await raw.waitClosed();
+    expect((await other.upstream.request("ping", {})).op).toBe("ok");
   });
 });

@@ -1,12 +1,14 @@
 // Goal: pub/sub reaches every current subscriber and stops after unsubscribe; membership lists
-// connected nodes with roles and announces joins and deaths (a SIGSTOPped node) within the
-// heartbeat bound; stats counts match what was sent. Method: real broker and client processes.
+// connected nodes with roles, announces joins and deaths (a SIGSTOPped node) within the heartbeat
+// bound, and admits one live connection per node id and role; stats counts match what was sent.
+// Method: real broker and client processes.
 
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { MemberEvent } from "../../protocols/broker.ts";
 import { MEMBERS_CHANNEL } from "../../protocols/broker.ts";
 import { brokerClient, closeClients, startBroker } from "../harness/broker_fixture.ts";
 import { NodeProcess, killAll } from "../harness/node_process.ts";
+import { RawSocket } from "../harness/raw_socket.ts";
 import { waitFor } from "../harness/wait_for.ts";
 
 const HEARTBEAT_MS = 200;
@@ -36,7 +38,7 @@ describe("pub/sub", () => {
 
   test("subscriptions go away with the connection", async () => {
     const pub = await brokerClient(broker);
-    const sub = await brokerClient(broker, { reconnect: false });
+    const sub = await brokerClient(broker, { lostWindowMs: 0 });
     await sub.subscribe("bye", () => {});
     expect(await pub.publishChannel("bye", 1)).toBe(1);
     await sub.close();
@@ -66,7 +68,7 @@ describe("membership", () => {
     await Bun.sleep(HEARTBEAT_MS);
     const stoppedAt = Date.now();
     holder.pause();
-    const leave = await waitFor(() => events.find((e) => e.event === "leave" && e.node === node), 3_000);
+    const leave = await waitFor(() => events.find((e): e is Extract<MemberEvent, { event: "leave" }> => e.event === "leave" && e.node === node), 3_000);
     const detectionMs = Date.now() - stoppedAt;
     expect(leave.reason).toBe("dead");
     expect(leave.role).toBe("client");
@@ -78,10 +80,33 @@ describe("membership", () => {
     const watcher = await brokerClient(broker);
     const events: MemberEvent[] = [];
     await watcher.subscribe(MEMBERS_CHANNEL, (body) => events.push(body as MemberEvent));
-    const leaver = await brokerClient(broker, { id: "leaver", reconnect: false });
+    const leaver = await brokerClient(broker, { id: "leaver", lostWindowMs: 0 });
     await leaver.close();
-    const leave = await waitFor(() => events.find((e) => e.event === "leave" && e.node === "leaver"));
+    const leave = await waitFor(() => events.find((e): e is Extract<MemberEvent, { event: "leave" }> => e.event === "leave" && e.node === "leaver"));
     expect(leave.reason).toBe("closed");
+  });
+
+  test("one live connection per node id and role: a second hello is NODE_ID_IN_USE and closed; the id is free again once the first leaves", async () => {
+    const watcher = await brokerClient(broker);
+    const events: MemberEvent[] = [];
+    await watcher.subscribe(MEMBERS_CHANNEL, (body) => events.push(body as MemberEvent));
+    const first = await brokerClient(broker, { id: "only-one", role: "slave", lostWindowMs: 0 });
+    const second = await RawSocket.connect(broker.host, broker.port);
+    expect(await second.hello({ node: "only-one", role: "slave" })).toMatchObject({ op: "error", re: 1, name: "NODE_ID_IN_USE", message: expect.stringContaining('"only-one"') });
+    await second.waitClosed();
+    // Another role may use the same id: a member is named by both.
+    const other = await RawSocket.connect(broker.host, broker.port);
+    expect(await other.hello({ node: "only-one", role: "leader" })).toMatchObject({ op: "ok" });
+    other.close();
+    // The refused one never joined, so nobody saw it leave: the first is still the only "only-one" slave.
+    await Bun.sleep(100);
+    expect(events.filter((e) => e.node === "only-one" && e.role === "slave").map((e) => e.event)).toEqual(["join"]);
+    expect((await watcher.members("slave")).filter((m) => m.node === "only-one")).toHaveLength(1);
+    await first.close();
+    await waitFor(() => events.some((e) => e.event === "leave" && e.node === "only-one" && e.role === "slave"));
+    const again = await RawSocket.connect(broker.host, broker.port);
+    expect(await again.hello({ node: "only-one", role: "slave" })).toMatchObject({ op: "ok" });
+    again.close();
   });
 });
 

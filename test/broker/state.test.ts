@@ -107,7 +107,7 @@ describe("lists", () => {
   });
 
   test("a blocked client that disconnects does not swallow a later push", async () => {
-    const gone = await brokerClient(broker(), { reconnect: false });
+    const gone = await brokerClient(broker(), { lostWindowMs: 0 });
     const c = await brokerClient(broker());
     const k = key("gone");
     void gone.blpop(k, 5_000).catch(() => {});
@@ -150,5 +150,5 @@ test("using a key as the wrong type is WRONG_TYPE, like Redis", async () => {
   await c.set(s, "v");
   expect((await c.rpush(s, 1).catch((e) => e)).name).toBe("WRONG_TYPE");
   expect((await c.blpop(s, 10).catch((e) => e)).name).toBe("WRONG_TYPE");
-  expect(c.peer.isReady).toBe(true);
+  expect(c.upstream.isReady).toBe(true);
 });

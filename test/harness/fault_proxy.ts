@@ -1,8 +1,10 @@
 // A TCP proxy that injects network faults between a client and a node, both on loopback:
-// latency (per chunk, order kept), dropping every connection, cutting a connection in the middle
+// latency (per chunk, order kept, a close after the bytes sent before it), dropping every connection, cutting a connection in the middle
 // of the next chunk (so the receiver sees half a frame, then EOF), and partitions (nothing is
 // forwarded either way, as on a dead link, until heal(); held bytes then flow, as TCP would
-// deliver them after the link returned, unless the partition was declared lossy).
+// deliver them after the link returned, unless the partition was declared lossy). A side that
+// closes during a partition is not seen closing by the other side until heal: no FIN crosses a
+// partition either.
 
 import type { Socket, TCPSocketListener } from "bun";
 
@@ -14,6 +16,8 @@ interface Pipe {
   /** Bytes waiting to be written on each side (upstream not connected yet, backpressure, partition). */
   held: Record<Side, Uint8Array[]>;
   closed: boolean;
+  /** One side closed during a partition: the other learns of it at heal(). */
+  closing: boolean;
 }
 interface PipeRef {
   pipe: Pipe;
@@ -44,8 +48,8 @@ export class FaultProxy {
         open: (socket) => proxy.accept(socket),
         data: (socket, chunk) => proxy.forward(socket.data.pipe, "toUpstream", chunk),
         drain: (socket) => proxy.flush(socket.data.pipe, "toClient"),
-        close: (socket) => proxy.teardown(socket.data.pipe),
-        error: (socket) => proxy.teardown(socket.data.pipe),
+        close: (socket) => proxy.sideClosed(socket.data.pipe),
+        error: (socket) => proxy.sideClosed(socket.data.pipe),
       },
     });
     return proxy;
@@ -69,9 +73,10 @@ export class FaultProxy {
   heal(): void {
     this.partitioned = false;
     this.lossy = false;
-    for (const pipe of this.pipes) {
+    for (const pipe of [...this.pipes]) {
       this.flush(pipe, "toUpstream");
       this.flush(pipe, "toClient");
+      if (pipe.closing) this.teardown(pipe);
     }
   }
   /** Abruptly close every proxied connection, both sides. */
@@ -88,7 +93,7 @@ export class FaultProxy {
   }
 
   private accept(client: Socket<PipeRef>): void {
-    const pipe: Pipe = { client, upstream: null, held: { toUpstream: [], toClient: [] }, closed: false };
+    const pipe: Pipe = { client, upstream: null, held: { toUpstream: [], toClient: [] }, closed: false, closing: false };
     client.data = { pipe, side: "toUpstream" };
     this.pipes.add(pipe);
     Bun.connect<PipeRef>({
@@ -103,8 +108,8 @@ export class FaultProxy {
         },
         data: (upstream, chunk) => this.forward(upstream.data.pipe, "toClient", chunk),
         drain: (upstream) => this.flush(upstream.data.pipe, "toUpstream"),
-        close: (upstream) => this.teardown(upstream.data.pipe),
-        error: (upstream) => this.teardown(upstream.data.pipe),
+        close: (upstream) => this.sideClosed(upstream.data.pipe),
+        error: (upstream) => this.sideClosed(upstream.data.pipe),
       },
     }).catch(() => this.teardown(pipe));
   }
@@ -150,6 +155,15 @@ export class FaultProxy {
 
   private target(pipe: Pipe, side: Side): Socket<PipeRef> | null {
     return side === "toUpstream" ? pipe.upstream : pipe.client;
+  }
+
+  /** One side went away: the other sees it now, or at heal() if a partition is in between. */
+  private sideClosed(pipe: Pipe): void {
+    if (this.partitioned) pipe.closing = true;
+    // With latency, what that side sent just before closing is still on its way: as on TCP, the
+    // close reaches the other side after those bytes, not before (they would be lost).
+    else if (this.delayMs > 0) setTimeout(() => this.teardown(pipe), this.delayMs);
+    else this.teardown(pipe);
   }
 
   private teardown(pipe: Pipe): void {

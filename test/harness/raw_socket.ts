@@ -2,13 +2,15 @@
 // back, and see when the node closed the connection.
 
 import type { Socket } from "bun";
-import type { Envelope } from "../../protocols/core.ts";
+import { PROTOCOL_VERSION, type Envelope } from "../../protocols/core.ts";
 import { decodeBody, encodeFrame } from "../../src/wire/codec.ts";
 import { FrameDecoder } from "../../src/wire/frame_decoder.ts";
 import { waitFor } from "./wait_for.ts";
 
 export class RawSocket {
   readonly frames: Envelope[] = [];
+  /** Every body received, undecoded, in order (to check exact encodings). */
+  readonly bodies: Uint8Array[] = [];
   closed = false;
   private readonly decoder = new FrameDecoder(64 * 1024 * 1024);
   private socket!: Socket<undefined>;
@@ -19,7 +21,12 @@ export class RawSocket {
       hostname: host,
       port,
       socket: {
-        data: (_s, chunk) => raw.decoder.feed(chunk, (body) => raw.frames.push(decodeBody(body))),
+        data: (_s, chunk) => {
+          raw.decoder.feed(chunk, (body) => {
+            raw.bodies.push(new Uint8Array(body)); // a copy: body may be a view of a Buffer
+            raw.frames.push(decodeBody(body, undefined, true)); // lenient, as a client
+          });
+        },
         close: () => {
           raw.closed = true;
         },
@@ -39,6 +46,14 @@ export class RawSocket {
     this.write(encodeFrame(message));
   }
 
+  /** One frame whose body is exactly these bytes. */
+  sendBody(body: Uint8Array): void {
+    const frame = new Uint8Array(4 + body.length);
+    new DataView(frame.buffer).setUint32(0, body.length);
+    frame.set(body, 4);
+    this.write(frame);
+  }
+
   /** Wait for the next frame matching `predicate` (default: any frame not yet consumed). */
   async next(predicate: (frame: Envelope) => boolean = () => true, timeoutMs = 3_000): Promise<Envelope> {
     return waitFor(() => {
@@ -53,7 +68,9 @@ export class RawSocket {
 
   /** Send hello with the current protocol version and wait for the reply. */
   async hello(fields: object = {}): Promise<Envelope> {
-    this.send({ op: "hello", id: 1, node: "raw-test", role: "client", version: 1, heartbeatMs: 0, ...fields });
+    // A node id of its own: a broker admits one live connection per node id and role.
+    const node = `raw-test-${Math.random().toString(36).slice(2, 8)}`;
+    this.send({ op: "hello", id: 1, node, role: "client", version: PROTOCOL_VERSION, heartbeatMs: 0, ...fields });
     return this.next((frame) => frame.re === 1);
   }
 

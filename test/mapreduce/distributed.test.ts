@@ -9,6 +9,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../src/launcher/local_process.ts";
+import { queryJobStatus } from "../../src/mapreduce/status_query.ts";
+import { ExitCode } from "../../src/runtime/exit.ts";
 import { seededRandom } from "../../src/seeded_random.ts";
 import { FaultProxy } from "../harness/fault_proxy.ts";
 import { NodeProcess, killAll, REPO_ROOT } from "../harness/node_process.ts";
@@ -194,12 +196,14 @@ describe("backup coordinator", () => {
     await backup1.waitForLog(/backup-in-sync/, 10_000);
     // Once two more tasks are done, every worker has asked for work since backup 2 was in sync,
     // so each knows where to go next. (Maps and reduces both count: the job may be past its maps.)
-    type Status = { mapsDone: number; reducesDone: number; reduces: number };
-    const status = await connectClient(backup1.address, { heartbeatMs: 0, reconnect: false });
+    // First both workers must have found backup 1 (each retries its dead coordinator first).
+    type Status = { mapsDone: number; reducesDone: number; reduces: number; workers: number };
+    const status = await connectClient(backup1.address, { heartbeatMs: 0, lostWindowMs: 0 });
     const tasksDone = (s: Status): number => s.mapsDone + s.reducesDone;
-    const at = await status.request<Status>({ op: "mr.status" });
+    await waitFor(async () => (await (status.request("mr.status", {}) as Promise<unknown> as Promise<Status>)).workers === 2, 10_000, 10);
+    const at = await (status.request("mr.status", {}) as Promise<unknown> as Promise<Status>);
     expect(at.reducesDone).toBeLessThan(at.reduces - 2); // enough of the job is left to test
-    await waitFor(async () => tasksDone(await status.request<Status>({ op: "mr.status" })) >= tasksDone(at) + 2, 10_000, 10);
+    await waitFor(async () => tasksDone(await (status.request("mr.status", {}) as Promise<unknown> as Promise<Status>)) >= tasksDone(at) + 2, 10_000, 10);
     await status.close();
     backup1.kill("SIGKILL");
     expect(await backup2.exited).toBe(0);
@@ -209,10 +213,11 @@ describe("backup coordinator", () => {
   }, 60_000);
 
   test("a backup that registers mid-job receives the completed results first (in-sync), then mirrors each one", async () => {
-    const env = { MR_SLOW_MS: "80" };
+    // Slow enough maps (10 × 150 ms over 2 workers) that the job is still mapping when the backup registers.
+    const env = { MR_SLOW_MS: "150" };
     const coord = await coordinator("dist-late-backup", TRACE_APP, [], env);
     const workers = await Promise.all(["w1", "w2"].map((id) => worker(coord.address, id, env)));
-    await waitFor(() => /maps [1-9]\d*\/\d+/.test(coord.stderr), 10_000, 5);
+    await waitFor(async () => ((await queryJobStatus(coord.address))?.mapsDone ?? 0) >= 1, 10_000, 5);
     const backup = await NodeProcess.start(["--role", "backup", "--connect", coord.address, "--listen", "127.0.0.1:0"], { cwd: dir, env });
     expect(await coord.exited).toBe(0);
     expect(await backup.exited).toBe(0); // told to exit with everyone when the job ended
@@ -221,6 +226,20 @@ describe("backup coordinator", () => {
     expect(backup.stderr).toMatch(/in-sync coordinator=\S+ maps=[1-9]/);
   }, 60_000);
 });
+
+test("a 600 KiB line without a newline: no word is cut between splits, the word count equals one computed here", async () => {
+  const words = ["whale", "Ishmael", "naïve", "über", "sea", "東京"];
+  let line = "";
+  for (let i = 0; line.length < 600 * 1024; i++) line += `${words[(i * 7) % words.length]}${i % 5 === 0 ? "," : ""} `;
+  writeFileSync(join(dir, "longline.txt"), line);
+  const counts = new Map<string, number>();
+  for (const w of line.match(/\p{L}+/gu) ?? []) counts.set(w, (counts.get(w) ?? 0) + 1);
+  const coord = await NodeProcess.start(["--role", "coordinator", "--listen", "127.0.0.1:0", "--input", "longline.txt", "--out", "dist-longline", "--reduces", "3", "--heartbeat-ms", "200"], { cwd: dir });
+  const workers = await Promise.all(["w1", "w2"].map((id) => worker(coord.address, id)));
+  expect(await coord.exited).toBe(0);
+  await Promise.all(workers.map((w) => w.exited));
+  expect(lines("dist-longline")).toEqual([...counts].map(([w, n]) => `${w} ${n}`).sort());
+}, 60_000);
 
 describe("bad input", () => {
   test.each([
@@ -238,18 +257,18 @@ describe("bad input", () => {
   test("a map that keeps throwing fails the job with the app's message; workers are told to exit", async () => {
     const coord = await coordinator("dist-throw", join(REPO_ROOT, "test/fixtures/throwing_app.ts"));
     const w = await worker(coord.address, "w1");
-    expect(await coord.exited).toBe(1);
+    expect(await coord.exited).toBe(ExitCode.jobFailed);
     expect(coord.stderr).toMatch(/job failed: map task \d+ failed 3 times: cannot parse pg-\d\.txt/);
-    expect(await w.exited).toBe(1);
+    expect(await w.exited).toBe(ExitCode.jobFailed);
   }, 30_000);
 
   test("a worker whose coordinator is gone exits non-zero with a clear message", async () => {
     const coord = await coordinator("dist-gone", TRACE_APP, [], { MR_SLOW_MS: "2000" });
-    const w = await worker(coord.address, "w1", { MR_SLOW_MS: "2000" });
+    const w = await NodeProcess.start(["--role", "worker", "--connect", coord.address, "--id", "w1", "--heartbeat-ms", "200", "--coordinator-lost-ms", "3000"], { waitListening: false, cwd: dir, env: { MR_SLOW_MS: "2000" } });
     await coord.waitForLog(/peer-ready peer=w1/, 10_000);
     coord.kill("SIGKILL");
     expect(await w.exited).toBe(3);
-    expect(w.stderr).toMatch(/peer-node: worker w1: the coordinator at 127\.0\.0\.1:\d+ is gone/);
+    expect(w.stderr).toMatch(/peer-node: worker w1: lost the coordinator at 127\.0\.0\.1:\d+; none found within 3000 ms/);
   }, 30_000);
 });
 

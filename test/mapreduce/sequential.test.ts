@@ -65,7 +65,7 @@ describe("./node mapreduce --sequential", () => {
   test("wc over a glob: every key in partition hash(key) mod R, union = the expected counts", async () => {
     const { code, stdout } = await mapreduce(["--sequential", "--input", "*.txt", "--out", "wc", "--reduces", "3"]);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/sequential: 2 file\(s\), 11 key\(s\), 3 output file\(s\)/);
+    expect(stdout).toMatch(/sequential: 2 file\(s\) in 2 split\(s\), 11 key\(s\), 3 output file\(s\)/);
     expect(outputLines(join(dir, "wc"))).toEqual(
       ["Hello 1", "World 1", "a 1", "again 2", "and 1", "b 1", "hello 1", "world 2", "Ünïcode 1", "ß 1", "ünïcode 1"].sort(),
     );
@@ -113,9 +113,9 @@ describe("./node mapreduce --sequential", () => {
     expect(() => readdirSync(join(dir, "x"))).toThrow();
   });
 
-  test("a map that throws fails the job with the app's message, exit 1", async () => {
+  test("a map that throws fails the job with the app's message, exit 4 (job failed)", async () => {
     const { code, stderr } = await mapreduce(["--sequential", "--input", "a.txt", "--out", "thrown", "--app", join(REPO_ROOT, "test/fixtures/throwing_app.ts")]);
-    expect(code).toBe(1);
-    expect(stderr).toMatch(/map of a\.txt failed: cannot parse a\.txt/);
+    expect(code).toBe(4);
+    expect(stderr).toMatch(/map of a\.txt \(bytes 0\.\.\d+\) failed: cannot parse a\.txt/);
   });
 });

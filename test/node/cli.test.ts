@@ -31,10 +31,23 @@ test.each([
   [["--role"], /--role needs a value/],
   [[], /no role given/],
   [["frobnicate"], /unknown command "frobnicate"/],
+  [["--role", "broker", "--listen", "0.0.0.0:0"], /--listen 0\.0\.0\.0:0 without --token lets anyone who can reach this machine in: give --token SECRET, or --allow-public/],
+  [["--role", "broker", "--listen", "[::]:0"], /--listen \[::\]:0 without --token/],
 ])("%p → one-line error, exit 2", async (args, pattern) => {
   const { code, stderr } = await run(args as string[]);
   expect(code).toBe(2);
   expect(oneLine(stderr)).toMatch(pattern as RegExp);
+});
+
+test("beyond loopback, --token or --allow-public passes the check (an address this machine lacks then fails to bind, exit 1; nothing is exposed)", async () => {
+  // 192.0.2.1 is TEST-NET-1: never this machine's, so the bind fails after the check.
+  const withToken = await run(["--role", "broker", "--listen", "192.0.2.1:4999", "--token", "s"]);
+  expect(withToken.code).toBe(1);
+  expect(oneLine(withToken.stderr)).toMatch(/cannot listen on 192\.0\.2\.1:4999: address not available/);
+  const allowed = await run(["--role", "broker", "--listen", "192.0.2.1:4999", "--allow-public"]);
+  expect(allowed.code).toBe(1);
+  expect(allowed.stderr).toMatch(/WARN \S+ public-without-token listen=192\.0\.2\.1:4999/);
+  expect(allowed.stderr).toMatch(/cannot listen on 192\.0\.2\.1:4999: address not available/);
 });
 
 test("a port already in use → one-line error, exit 1", async () => {

@@ -27,7 +27,7 @@ test("latency: a ping round trip through a 100 ms proxy takes at least 200 ms", 
   const client = await connectClient(proxy.address, { heartbeatMs: 0 });
   proxy.delayMs = 100;
   const started = performance.now();
-  await client.request({ op: "ping" });
+  await client.request("ping", {});
   const elapsed = performance.now() - started;
   expect(elapsed).toBeGreaterThanOrEqual(195);
   expect(proxy.forwarded.toUpstream).toBeGreaterThan(0);
@@ -36,15 +36,15 @@ test("latency: a ping round trip through a 100 ms proxy takes at least 200 ms", 
 
 test("cut mid-frame: the client sees the connection drop, the node keeps serving", async () => {
   const { node, proxy } = await setup();
-  const client = await connectClient(proxy.address, { heartbeatMs: 0, reconnect: false });
+  const client = await connectClient(proxy.address, { heartbeatMs: 0, lostWindowMs: 0 });
   let disconnected = false;
   client.on("disconnected", () => (disconnected = true));
   proxy.cutMidFrame("toUpstream");
-  const reply = client.request({ op: "ping", pad: "x".repeat(200) }, 3_000).catch((e) => e);
+  const reply = client.request("ping", { pad: "x".repeat(200) }, 3_000).catch((e) => e);
   expect((await reply).name).toBe("CONNECTION_LOST");
   await waitFor(() => disconnected);
   const direct = await connectClient(node.address, { heartbeatMs: 0 });
-  expect((await direct.request({ op: "ping" })).op).toBe("ok");
+  expect((await direct.request("ping", {})).op).toBe("ok");
   await direct.close();
 });
 
@@ -59,14 +59,14 @@ test("partition: heartbeats declare the node dead; after heal the client reconne
   await waitFor(() => dead === 1, 3_000);
   proxy.heal();
   await waitFor(() => ready === 1, 10_000);
-  expect((await client.request({ op: "ping" })).op).toBe("ok");
+  expect((await client.request("ping", {})).op).toBe("ok");
   await client.close();
 });
 
 test("dropAll: every proxied connection is cut at once", async () => {
   const { proxy } = await setup();
-  const a = await connectClient(proxy.address, { heartbeatMs: 0, reconnect: false });
-  const b = await connectClient(proxy.address, { heartbeatMs: 0, reconnect: false });
+  const a = await connectClient(proxy.address, { heartbeatMs: 0, lostWindowMs: 0 });
+  const b = await connectClient(proxy.address, { heartbeatMs: 0, lostWindowMs: 0 });
   expect(proxy.connectionCount).toBe(2);
   proxy.dropAll();
   await waitFor(() => !a.isReady && !b.isReady);

@@ -22,7 +22,7 @@ describe("requests", () => {
     const client = await connectClient(node.address, { heartbeatMs: 0 });
     node.pause();
     const started = Date.now();
-    const err = await client.request({ op: "ping" }, 300).catch((e) => e);
+    const err = await client.request("ping", {}, 300).catch((e) => e);
     expect(err).toBeInstanceOf(PeerError);
     expect(err.name).toBe("TIMEOUT");
     expect(err.definite).toBe(false);
@@ -33,9 +33,9 @@ describe("requests", () => {
 
   test("pending requests fail with CONNECTION_LOST when the node dies", async () => {
     const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0"]);
-    const client = await connectClient(node.address, { heartbeatMs: 0, reconnect: false });
+    const client = await connectClient(node.address, { heartbeatMs: 0, lostWindowMs: 0 });
     node.pause();
-    const pending = client.request({ op: "ping" }, 10_000).catch((e) => e);
+    const pending = client.request("ping", {}, 10_000).catch((e) => e);
     node.kill("SIGKILL");
     const err = await pending;
     expect(err.name).toBe("CONNECTION_LOST");
@@ -46,13 +46,13 @@ describe("requests", () => {
     const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0"]);
     const client = await connectClient(node.address, { heartbeatMs: 0, pendingRequestsMax: 10 });
     node.pause();
-    const waiting = Array.from({ length: 10 }, () => client.request({ op: "ping" }, 500).catch((e) => e));
-    const refused = await client.request({ op: "ping" }, 500).catch((e) => e);
+    const waiting = Array.from({ length: 10 }, () => client.request("ping", {}, 500).catch((e) => e));
+    const refused = await client.request("ping", {}, 500).catch((e) => e);
     expect(refused.name).toBe("TOO_MANY_PENDING");
     expect(refused.definite).toBe(true);
     expect((await Promise.all(waiting)).every((e) => e.name === "TIMEOUT")).toBe(true);
     node.resume();
-    expect((await client.request({ op: "ping" })).op).toBe("ok"); // slots are free again
+    expect((await client.request("ping", {})).op).toBe("ok"); // slots are free again
     await client.close();
   });
 });
@@ -60,7 +60,7 @@ describe("requests", () => {
 describe("heartbeats", () => {
   test(`the client declares a SIGSTOPped node dead within ${DEATH_BOUND_MS} ms`, async () => {
     const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0", "--heartbeat-ms", String(HEARTBEAT_MS)]);
-    const client = await connectClient(node.address, { heartbeatMs: HEARTBEAT_MS, reconnect: false });
+    const client = await connectClient(node.address, { heartbeatMs: HEARTBEAT_MS, lostWindowMs: 0 });
     let deadAt = 0;
     client.on("dead", () => (deadAt = Date.now()));
     await Bun.sleep(HEARTBEAT_MS * 2); // steady state: pings flowing
@@ -89,7 +89,7 @@ describe("heartbeats", () => {
 
   test("default heartbeats detect a dead peer within 2 s", async () => {
     const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0"]);
-    const client = await connectClient(node.address, { reconnect: false });
+    const client = await connectClient(node.address, { lostWindowMs: 0 });
     let deadAt = 0;
     client.on("dead", () => (deadAt = Date.now()));
     await Bun.sleep(600);
@@ -114,18 +114,22 @@ describe("reconnect", () => {
     await waitFor(() => readyCount === 1, 10_000);
     expect(disconnects).toBe(1);
     expect(client.isReady).toBe(true);
-    expect((await client.request({ op: "ping" })).op).toBe("ok");
+    expect((await client.request("ping", {})).op).toBe("ok");
     expect(restarted.port).toBe(node.port);
     await client.close();
   });
 
-  test("a client gives up after its attempt limit and says so", async () => {
+  test("a client gives up once its window after a loss is over, and says why", async () => {
     const node = await NodeProcess.start(["--role", "broker", "--listen", "127.0.0.1:0"]);
-    const client = await connectClient(node.address, { heartbeatMs: 0, reconnectAttemptsMax: 3 });
-    let gaveUp: PeerError | null = null;
-    client.on("gave-up", (err) => (gaveUp = err));
+    const client = await connectClient(node.address, { heartbeatMs: 0, lostWindowMs: 1_000 });
+    let lost: PeerError | null = null;
+    client.on("lost", (err) => (lost = err));
+    const killedAt = Date.now();
     node.kill("SIGKILL");
-    await waitFor(() => gaveUp !== null, 10_000);
-    expect(gaveUp!.message).toMatch(/gave up after 3 attempt/);
+    await waitFor(() => lost !== null, 10_000);
+    expect(Date.now() - killedAt).toBeGreaterThanOrEqual(1_000);
+    expect(lost!.name).toBe("NOT_CONNECTED");
+    expect(lost!.message).toMatch(/within 1000 ms/);
+    expect(client.isReady).toBe(false);
   });
 });

@@ -26,7 +26,7 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 function decodeAll(decoder: FrameDecoder, chunks: Uint8Array[]): Uint8Array[] {
   const got: Uint8Array[] = [];
-  for (const chunk of chunks) decoder.feed(chunk, (body) => got.push(new Uint8Array(body)));
+  for (const chunk of chunks) decoder.feed(chunk, (body) => void got.push(new Uint8Array(body)));
   return got;
 }
 
@@ -106,12 +106,35 @@ describe("FrameDecoder", () => {
     const stream = concat([frame(good), frame(new Uint8Array(50))]);
     const got: Uint8Array[] = [];
     const decoder = new FrameDecoder(10);
-    expect(() => decoder.feed(stream, (b) => got.push(new Uint8Array(b)))).toThrow();
+    expect(() => decoder.feed(stream, (b) => void got.push(new Uint8Array(b)))).toThrow();
     expect(got).toEqual([good]);
     expect(() => decoder.feed(frame(good), () => {})).toThrow();
   });
 
-  test("fuzz: arbitrary bytes either decode or throw PeerError, never anything else", () => {
+  test("a sink that returns false stops the feed after that frame; the rest, fed again, yields the others in order", () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 20 }), (bodies, chunkBytes, stopEvery) => {
+        const stream = concat(bodies.map(frame));
+        const decoder = new FrameDecoder(1 << 20);
+        const got: Uint8Array[] = [];
+        // Chunks of a few bytes (frames cross them); every stopEvery-th frame asks to stop.
+        let pending: Uint8Array[] = [];
+        for (let at = 0; at < stream.length; at += chunkBytes) pending.push(stream.subarray(at, at + chunkBytes));
+        while (pending.length > 0) {
+          const chunk = pending.shift()!;
+          const taken = decoder.feed(chunk, (body) => {
+            got.push(new Uint8Array(body));
+            return got.length % stopEvery !== 0;
+          });
+          if (taken < chunk.length) pending = [chunk.subarray(taken), ...pending];
+        }
+        expect(got).toEqual(bodies);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+    test("fuzz: arbitrary bytes either decode or throw PeerError, never anything else", () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 10 }), (chunks) => {
         const decoder = new FrameDecoder(32);

@@ -2,7 +2,7 @@
 // names the problem. Accepts `--flag value` and `--flag=value`; list flags take values up to the
 // next flag.
 
-import { UsageError } from "./usage_error.ts";
+import { UsageError } from "./exit.ts";
 
 export type FlagType = "string" | "int" | "boolean" | "list";
 

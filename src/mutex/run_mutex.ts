@@ -1,17 +1,12 @@
-// `./node run mutex --slaves N [--json]`: like PyWren's map, start the leader (hosting the broker)
-// and N slave processes here, show progress while they work, collect every slave's list and print
-// them with a verdict and the elapsed time.
+// One mutual-exclusion round with local processes, as `./node run mutex` runs it (and the bench):
+// like PyWren's map, start the leader (hosting the broker) and N slave processes here, watch the
+// fanout as an independent observer, and collect every slave's list.
 
-import type { FanoutMessage, SlaveResult } from "../../protocols/mutex.ts";
-import { MUTEX_FANOUT } from "../../protocols/mutex.ts";
+import { fanoutMessage, MUTEX_FANOUT, slaveResult } from "../../protocols/mutex.ts";
+import { parsed } from "../../protocols/schema.ts";
 import { BrokerClient } from "../broker/broker_client.ts";
-import type { Flags } from "../cli/args.ts";
-import { Progress } from "../cli/progress.ts";
-import type { CommandSpec } from "../cli/role.ts";
-import { UsageError } from "../cli/usage_error.ts";
-import { freePort, killAll, LocalProcess } from "../launcher/local_process.ts";
+import { freePort, LocalProcess } from "../launcher/local_process.ts";
 import { limits } from "../limits.ts";
-import { runMapReduceDemo } from "../mapreduce/demo.ts";
 import { RoundState } from "./round_state.ts";
 
 export interface MutexRunResult {
@@ -51,7 +46,7 @@ export async function runMutex(options: MutexRunOptions): Promise<MutexRunResult
   const leader = await LocalProcess.start(["--role", "leader", "--slaves", String(slaves), "--embed-broker", "--listen", address, "--round", round, "--log-level", "warn", ...heartbeat], launch);
   const booting = startSlaves(slaves, (i) => ["--role", "slave", "--connect", address, "--id", `slave-${String(i + 1).padStart(3, "0")}`, "--round", round, "--log-level", "info", ...heartbeat, ...(options.slaveArgs ?? [])], launch);
   await leader.waitForOutput("listening on", 15_000);
-  const observer = await BrokerClient.connect(address, { role: "observer", reconnect: false, heartbeatMs });
+  const observer = await BrokerClient.connect(address, { role: "observer", lostWindowMs: 0, heartbeatMs });
   const state = new RoundState();
   let firstStartMs = 0;
   let lastAppendMs = 0;
@@ -60,7 +55,9 @@ export async function runMutex(options: MutexRunOptions): Promise<MutexRunResult
   const queue = await observer.declareQueue();
   await observer.bindQueue(queue, MUTEX_FANOUT(round));
   await observer.consume(queue, (d) => {
-    const change = state.apply(d.body as FanoutMessage);
+    const message = parsed(fanoutMessage, d.body);
+    if (message === undefined) return;
+    const change = state.apply(message);
     if (change === "started") firstStartMs = performance.now();
     if (change === "appended") {
       lastAppendMs = performance.now();
@@ -69,10 +66,11 @@ export async function runMutex(options: MutexRunOptions): Promise<MutexRunResult
   }, { autoAck: true });
   const children = await booting;
   options.onStarted?.(leader, children);
-  await Promise.all(children.map((c) => c.exited));
+  const finished = Promise.all([...children.map((c) => c.exited), leader.exited]);
+  const timedOut = await Promise.race([finished.then(() => false), Bun.sleep(limits.mutexRunTimeoutMs).then(() => true)]);
   await observer.close().catch(() => {});
-  await leader.exited;
-  const lists = children.map((c) => c.lastJsonLine<SlaveResult>()).filter((r): r is SlaveResult => r !== null).map((r) => r.list);
+  if (timedOut) for (const child of [leader, ...children]) child.kill("SIGKILL");
+  const lists = children.map((c) => parsed(slaveResult, c.lastJsonLine())).filter((r) => r !== undefined).map((r) => r.list);
   const first = JSON.stringify(lists[0] ?? null);
   return {
     slaves,
@@ -101,42 +99,3 @@ async function startSlaves(count: number, argsFor: (i: number) => string[], laun
   await Promise.all(Array.from({ length: Math.min(count, limits.launcherStartingMax) }, startOne));
   return children;
 }
-
-export const runCommand: CommandSpec = {
-  name: "run",
-  summary: "run a scenario with local processes: `run mapreduce` (the demo), `run mutex --slaves N [--json]`",
-  flags: [
-    { name: "slaves", type: "int", valueName: "N", help: `mutex: number of slave processes (1..${limits.mutexSlavesMax})` },
-    { name: "json", type: "boolean", help: "print one JSON object instead of text" },
-    { name: "workers", type: "int", valueName: "N", min: 2, max: 64, help: "mapreduce: number of workers (default 3)" },
-    { name: "size-mb", type: "int", valueName: "N", min: 1, max: 1024, help: "mapreduce: size of the generated corpus (default 6)" },
-  ],
-  async run(flags: Flags, positionals: string[]) {
-    const scenario = positionals[0];
-    if (scenario === "mapreduce") {
-      const result = await runMapReduceDemo({ workers: flags.int("workers", 3), sizeMb: flags.int("size-mb", 6) });
-      return result.identical ? 0 : 1;
-    }
-    if (scenario !== "mutex") throw new UsageError(`run: unknown scenario ${scenario === undefined ? "(none)" : `"${scenario}"`}; scenarios: mapreduce, mutex`);
-    if (!flags.has("slaves")) throw new UsageError("run mutex needs --slaves N");
-    const slaves = flags.int("slaves", 0);
-    if (slaves < 1 || slaves > limits.mutexSlavesMax) throw new UsageError(`--slaves: ${slaves} is out of range 1..${limits.mutexSlavesMax}`);
-    const progress = new Progress("appends", slaves);
-    let result: MutexRunResult;
-    try {
-      result = await runMutex({ slaves, onProgress: (n) => progress.update(n) });
-    } finally {
-      progress.finish();
-      await killAll();
-    }
-    if (flags.bool("json")) {
-      process.stdout.write(JSON.stringify({ slaves: result.slaves, lists: result.lists, identical: result.identical, elapsedMs: result.elapsedMs, protocolMs: result.protocolMs }) + "\n");
-    } else {
-      const shown = result.lists.length <= 20 ? result.lists : result.lists.slice(0, 3);
-      result.lists.forEach((list, i) => i < shown.length && process.stdout.write(`slave-${String(i + 1).padStart(3, "0")}: ${JSON.stringify(list)}\n`));
-      if (shown.length < result.lists.length) process.stdout.write(`… and ${result.lists.length - shown.length} more lists (use --json for all)\n`);
-      process.stdout.write(`${result.identical ? "IDENTICAL" : "DIFFERENT"}: ${result.lists.length} lists of ${result.lists[0]?.length ?? 0} numbers; ${result.elapsedMs} ms total, ${result.protocolMs} ms protocol\n`);
-    }
-    return result.identical && result.lists.length === slaves ? 0 : 1;
-  },
-};
