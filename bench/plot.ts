@@ -6,7 +6,8 @@ import { dirname } from "node:path";
 export function writeBarChart(path: string, title: string, bars: Array<{ label: string; value: number }>): string {
   const width = 640;
   const barHeight = 28;
-  const left = 110;
+  // Room for the longest label (about 7.5 px per character at 14 px).
+  const left = Math.max(110, 12 + Math.ceil(7.5 * Math.max(0, ...bars.map((b) => b.label.length))));
   const top = 40;
   const height = top + bars.length * (barHeight + 10) + 20;
   const max = Math.max(1, ...bars.map((b) => b.value));

@@ -1,7 +1,7 @@
 // `npm run bench`: every benchmark of peer-node, in one run so ratios are measured side by side.
 // Sections: wire (decoder micro-bench), broker (vs Redis, NATS, RabbitMQ when reachable), mutex,
-// mapreduce.
-// `npm run bench -- wire` (or broker, mutex) runs one section; `--quick` uses fewer messages.
+// mapreduce, storage (vs etcd).
+// `npm run bench -- wire` (or broker, mutex, storage) runs one section; `--quick` uses fewer messages.
 
 import { resolve } from "node:path";
 import { Terminal } from "../src/runtime/terminal.ts";
@@ -12,6 +12,7 @@ import { runMapReduceBench } from "./mapreduce_bench.ts";
 import { runBigMapReduce } from "./mapreduce_big_bench.ts";
 import { writeBarChart } from "./plot.ts";
 import { compileNode } from "../scripts/compile.ts";
+import { formatStorageTable, runStorageBench } from "./storage_bench.ts";
 import { runWireBench } from "./wire_bench.ts";
 
 const args = process.argv.slice(2);
@@ -21,7 +22,7 @@ const flag = (name: string): string | undefined => {
   const at = args.indexOf(`--${name}`);
   return at >= 0 ? args[at + 1] : undefined;
 };
-const flagValues = new Set(["reps", "systems"].map((name) => flag(name)).filter((v): v is string => v !== undefined));
+const flagValues = new Set(["reps", "systems", "ops"].map((name) => flag(name)).filter((v): v is string => v !== undefined));
 const only = args.filter((a) => !a.startsWith("--") && !flagValues.has(a));
 const wants = (name: string): boolean => only.length === 0 || only.includes(name);
 /** Sections too long for the default run: only when named. */
@@ -124,4 +125,19 @@ if (wantsNamed("mapreduce-1g")) {
   console.log(`| --sequential (spill ${r.spillMb} MB) | ${(r.sequential.ms / 1000).toFixed(1)} | ${(r.megabytes / (r.sequential.ms / 1000)).toFixed(1)} | ${r.sequential.peakMb.toFixed(0)} MB |`);
   console.log(`| coordinator + backup + 2 workers | ${(r.distributed.ms / 1000).toFixed(1)} | ${(r.megabytes / (r.distributed.ms / 1000)).toFixed(1)} | coordinator ${r.distributed.coordinatorPeakMb.toFixed(0)} MB, backup ${r.distributed.backupPeakMb.toFixed(0)} MB, workers ${r.distributed.workerPeakMb.map((m) => m.toFixed(0)).join(" / ")} MB |`);
   console.log(`\n${r.splits} splits, ${r.keys.toLocaleString("en-US")} keys; outputs ${r.equal ? "equal" : "DIFFERENT"}; speedup ${(r.sequential.ms / r.distributed.ms).toFixed(2)}× on 2 cores`);
+}
+
+if (wants("storage")) {
+  const count = Number(flag("ops") ?? (quick ? 3_000 : 20_000));
+  const reps = Number(flag("reps") ?? (quick ? 1 : 3));
+  const inFlight = 64;
+  console.log(`\n## storage: 3 nodes each, ${count.toLocaleString("en-US")} ops per cell, ${inFlight} in flight, ${reps} repetition(s) with the systems' order rotating\n`);
+  const progress = terminal.progress("storage", 1);
+  const cells = await runStorageBench({ binary: compiledBinary(), count, inFlight, reps, onStatus: (line) => progress.update(0, line) });
+  progress.finish();
+  for (const line of formatStorageTable(cells)) console.log(line);
+  for (const durability of ["fsync", "no fsync"] as const) {
+    const bars = cells.filter((c) => c.durability === durability && c.runs.length > 0).map((c) => ({ label: `${c.system} ${c.op}`, value: median(c.runs.map((r) => r.opsPerSec)) }));
+    console.log(`plot: ${writeBarChart(`bench/results/storage-${durability.replace(" ", "-")}.svg`, `3-node storage, 64 in flight, ${durability}: median ops/s (higher is better)`, bars)}`);
+  }
 }

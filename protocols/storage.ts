@@ -20,8 +20,19 @@ const value = t.value;
 export const consistency = t.oneOf(["linearizable", "gossip"]);
 export type Consistency = Infer<typeof consistency>;
 
-/** Gossip mode: the client's last-seen timestamp per shard, so a read never goes back for it. */
-const session = t.optional(t.record(t.int(0, Number.MAX_SAFE_INTEGER), limits.storageShardsMax));
+/**
+ * Gossip mode: what the client has seen, as "shard/replica" → Lamport stamp (the vectors of the
+ * replicas that answered it, per shard), so a read never goes back for it. A replica whose vector
+ * is behind it pulls from its peers, then answers UNAVAILABLE if still behind.
+ */
+const session = t.optional(t.record(t.int(0, Number.MAX_SAFE_INTEGER), limits.storageSessionStampsMax));
+
+/** Gossip mode: per origin replica id, a Lamport stamp (see gossip.digest). */
+const knownStamps = t.record(t.int(0, Number.MAX_SAFE_INTEGER), limits.storageGroupMembersMax * 4);
+/** Gossip mode: one update, [key, version, replica that wrote it, its Lamport stamp, value]. */
+export const gossipUpdate = t.tuple([key, version, nodeId, t.int(0, Number.MAX_SAFE_INTEGER), value], 5);
+export type GossipUpdate = Infer<typeof gossipUpdate>;
+const txn = t.string(limits.nameCharsMax, 1);
 
 export const placementReply = t.object({
   consistency,
@@ -90,17 +101,17 @@ export const storage = protocol("storage", "served by storage nodes; sent by cli
     summary: "take a node out of the cluster; answered once committed (its shards then move off it)",
     errors: ["NOT_LEADER", "UNAVAILABLE", "NOT_FOUND"],
   }),
-  "gossip.push": message(t.object({ shard, updates: t.array(t.any, limits.gossipUpdatesPerFrameMax), clock: t.int(0, Number.MAX_SAFE_INTEGER) }), {
-    summary: "gossip mode: a replica's updates another replica may lack (anti-entropy)",
+  "gossip.digest": request(t.object({ shard, known: knownStamps }), t.object({ updates: t.array(gossipUpdate, limits.gossipUpdatesPerFrameMax), known: knownStamps }), {
+    summary: "gossip mode, anti-entropy pull: `known` is the asker's vector (per origin replica, the stamp up to which it holds all of that replica's updates); the reply carries every update the asker lacks (oldest stamps first, bounded) and the vector the asker may adopt once it applied them. A digest with `known: {}` dumps the shard (tests, operators)",
   }),
-  "gossip.digest": message(t.object({ shard, versions: t.record(t.array(t.int(0, Number.MAX_SAFE_INTEGER), 2, 2), limits.storageKeysPerDigestMax) }), {
-    summary: "gossip mode: per key, the newest (version, replica rank) a replica holds; the receiver pushes back what is newer",
+  "gossip.push": message(t.object({ shard, updates: t.array(gossipUpdate, limits.gossipUpdatesPerFrameMax), known: knownStamps }), {
+    summary: "gossip mode, anti-entropy push: what the receiver lacks according to the vector in its digest reply (the same fields as that reply)",
   }),
-  "tpc.prepare": request(t.object({ shard, txn: t.string(limits.nameCharsMax, 1), key, expected: t.any, version }), t.object({ vote: t.bool, version }), {
-    summary: "gossip mode, updateIfValueIs phase 1: lock the key if this replica holds `version` with the expected value",
+  "tpc.prepare": request(t.object({ shard, txn, key, version, replica: t.string(limits.nameCharsMax) }), t.object({ vote: t.bool, version }), {
+    summary: "gossip mode, updateIfValueIs/cas phase 1: lock the key (for gossipLockMs at most) if this replica's newest version of it is (version, replica) (replica \"\" and version 0: no version)",
   }),
-  "tpc.decide": request(t.object({ shard, txn: t.string(limits.nameCharsMax, 1), key, commit: t.bool, update: t.optional(t.any) }), t.object({}), {
-    summary: "gossip mode, updateIfValueIs phase 2: apply (commit) or drop (abort), and unlock",
+  "tpc.decide": request(t.object({ shard, txn, key, commit: t.bool, update: t.optional(gossipUpdate) }), t.object({}), {
+    summary: "gossip mode, phase 2: apply `update` (commit) or nothing (abort), and unlock the key",
   }),
 });
 

@@ -278,6 +278,20 @@ export const limits = {
   storageKeysPerDigestMax: 100_000,
   /** Gossip mode: default interval between anti-entropy rounds. */
   gossipMsDefault: 200,
+  /** Gossip mode: a 2PC lock (tpc.prepare) whose decision never came (its coordinator died) is dropped after this: the key is blocked that long at most. */
+  gossipLockMs: 2_000,
+  /** Gossip mode: how long a 2PC coordinator waits for votes (then aborts) and for decide acks. */
+  gossipVoteTimeoutMs: 1_000,
+  /** Gossip mode: how long a replica behind a client's session pulls from its peers before answering UNAVAILABLE (the client tries another replica). */
+  gossipCatchUpMs: 500,
+  /** Gossip mode: one anti-entropy round's request timeout (a silent peer is skipped until the next round). */
+  gossipRoundTimeoutMs: 2_000,
+  /** Gossip mode: value bytes in one digest reply or push (the rest goes next round), well under storageFrameBytesMax. */
+  gossipPushBytesMax: 8 * MiB,
+  /** Gossip mode: bytes of update log past which the node writes a snapshot and starts a new log. */
+  gossipLogBytesCompact: 32 * MiB,
+  /** Gossip mode: "shard/replica" stamps in one session (a client sends one shard's). */
+  storageSessionStampsMax: 1_024,
 
   // Scenarios (`./node run …`, npm start).
   /** The MapReduce demo gives up, and says so, after this long: a few MB take seconds. */

@@ -185,8 +185,10 @@ describe("backup coordinator", () => {
 
   test("a second backup follows the first: coordinator dies, backup 1 takes over, backup 2 registers with it, backup 1 dies, backup 2 finishes", async () => {
     const expected = await sequential("seq-chain", "wc");
-    // Slow maps keep the job running long enough for backup 2 to sync before backup 1 dies.
-    const env = { MR_SLOW_MS: "150" };
+    // Slow maps keep the job running long enough for backup 2 to sync before backup 1 dies: backup 1
+    // is in sync only once every worker it knows acknowledged it, and a worker first retries its dead
+    // coordinator for 2 s; with 150 ms maps the job could end first on a loaded machine (seen in CI).
+    const env = { MR_SLOW_MS: "600" };
     const coord = await coordinator("dist-chain", TRACE_APP, [], { ...env, PEER_NODE_FAILPOINTS: "coordinator-crash-after-maps=3" });
     const backup1 = await NodeProcess.start(["--role", "backup", "--connect", coord.address, "--listen", "127.0.0.1:0", "--heartbeat-ms", "200"], { cwd: dir, env });
     await coord.waitForLog(/backup-in-sync/, 10_000);
