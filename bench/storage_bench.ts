@@ -26,6 +26,8 @@ export interface OpResult {
   p99Ms: number;
   /** Conditional updates that applied (the rest lost a race; both systems count the same way). */
   applied?: number;
+  /** Ops that failed (at most 1 %, or the cell fails). */
+  errors?: number;
 }
 
 /** One system under test, started fresh for each repetition and durability. */
@@ -36,30 +38,41 @@ interface Target {
 }
 
 const VALUE = "v".repeat(100);
-/** Each of the in-flight loops works on its own keys, so conditional updates race only with themselves. */
-const KEYS_PER_LOOP = 16;
+/** Keys the ops cycle through (op n works on key n mod KEYS): every read and update finds its key. */
+const KEYS = 1_024;
 
-/** Run `count` ops with `inFlight` concurrent loops; `one(loop, i)` does op i of a loop. */
-async function drive(count: number, inFlight: number, one: (loop: number, i: number) => Promise<boolean | void>): Promise<OpResult> {
+/**
+ * Run `count` ops with `inFlight` concurrent loops; `one(n)` does op n. An op that fails is
+ * counted, not retried (the clients retry what they retry by themselves).
+ */
+async function drive(count: number, inFlight: number, one: (n: number) => Promise<boolean | void>): Promise<OpResult> {
   const latencies: number[] = [];
   let next = 0;
   let applied = 0;
+  let errors = 0;
+  let firstError = "";
   const started = performance.now();
-  await Promise.all(Array.from({ length: inFlight }, async (_, loop) => {
-    for (let i = 0; next < count; i++) {
-      next++;
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next < count) {
+      const n = next++;
       const t0 = performance.now();
-      if ((await one(loop, i)) === true) applied++;
-      latencies.push(performance.now() - t0);
+      try {
+        if ((await one(n)) === true) applied++;
+        latencies.push(performance.now() - t0);
+      } catch (err) {
+        errors++;
+        firstError ||= (err as Error).message;
+      }
     }
   }));
   const seconds = (performance.now() - started) / 1000;
+  if (errors > count / 100) throw new Error(`${errors} of ${count} ops failed, the first: ${firstError}`);
   latencies.sort((a, b) => a - b);
-  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-  return { opsPerSec: count / seconds, p50Ms: at(0.5), p99Ms: at(0.99), applied };
+  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return { opsPerSec: latencies.length / seconds, p50Ms: at(0.5), p99Ms: at(0.99), applied, errors };
 }
 
-const keyOf = (loop: number, i: number): string => `bench-${loop}-${i % KEYS_PER_LOOP}`;
+const keyOf = (n: number): string => `bench-${n % KEYS}`;
 
 /** etcd from Debian's etcd-server package; installed with apt-get when missing and possible. */
 export function ensureEtcd(): string | null {
@@ -80,35 +93,46 @@ async function startEtcd(etcd: string, baseDir: string): Promise<Target> {
   const clientPorts = names.map(() => freePort());
   const peerPorts = names.map(() => freePort());
   const cluster = names.map((n, i) => `${n}=http://127.0.0.1:${peerPorts[i]}`).join(",");
+  const token = `bench-${Date.now()}`; // the same for all three, or each forms its own cluster
   const procs = await Promise.all(names.map((name, i) => LocalProcess.start([
     "--name", name, "--data-dir", join(baseDir, name),
     "--listen-client-urls", `http://127.0.0.1:${clientPorts[i]}`, "--advertise-client-urls", `http://127.0.0.1:${clientPorts[i]}`,
     "--listen-peer-urls", `http://127.0.0.1:${peerPorts[i]}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${peerPorts[i]}`,
-    "--initial-cluster", cluster, "--initial-cluster-state", "new", "--initial-cluster-token", `bench-${Date.now()}`,
+    "--initial-cluster", cluster, "--initial-cluster-state", "new", "--initial-cluster-token", token,
     "--log-level", "error", "--logger", "zap",
   ], { command: [etcd], waitListening: false })));
   const { Etcd3 } = await import("etcd3");
-  const client = new Etcd3({ hosts: clientPorts.map((p) => `http://127.0.0.1:${p}`) });
+  // A gRPC call made before the members listen can wait for ever: wait for the ports, then for a
+  // put to succeed, each try bounded and on a fresh client.
   const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await client.put("bench-ready").value("1");
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`etcd did not come up: ${(err as Error).message}`);
-      await Bun.sleep(200);
+  const timeLeft = (): number => {
+    if (Date.now() > deadline) throw new Error(`etcd did not come up within 30 s; e1 said: ${procs[0]!.stderr.slice(-300).replace(/\s+/g, " ")}`);
+    return deadline - Date.now();
+  };
+  for (const port of clientPorts) {
+    while (!(await canConnect(port))) {
+      timeLeft();
+      await Bun.sleep(100);
     }
+  }
+  let client: InstanceType<typeof Etcd3>;
+  for (;;) {
+    client = new Etcd3({ hosts: clientPorts.map((p) => `http://127.0.0.1:${p}`) });
+    const ok = await Promise.race([client.put("bench-ready").value("1").then(() => true, () => false), Bun.sleep(Math.min(2_000, timeLeft())).then(() => false)]);
+    if (ok) break;
+    client.close();
+    await Bun.sleep(200);
   }
   return {
     name: "etcd 3.4",
     async run(op, count, inFlight) {
-      if (op === "write") return drive(count, inFlight, async (loop, i) => void (await client.put(keyOf(loop, i)).value(VALUE)));
-      if (op === "read") return drive(count, inFlight, async (loop, i) => void (await client.get(keyOf(loop, i)).string())); // linearizable by default
-      return drive(count, inFlight, async (loop, i) => {
-        const key = keyOf(loop, i);
+      if (op === "write") return drive(count, inFlight, async (n) => void (await client.put(keyOf(n)).value(VALUE)));
+      if (op === "read") return drive(count, inFlight, async (n) => void (await client.get(keyOf(n)).string())); // linearizable by default
+      return drive(count, inFlight, async (n) => {
+        const key = keyOf(n);
         const got = await client.get(key).exec();
         const modRevision = got.kvs[0]?.mod_revision ?? "0";
-        const txn = await client.if(key, "Mod", "==", modRevision).then(client.put(key).value(`${VALUE}${i}`)).commit();
+        const txn = await client.if(key, "Mod", "==", modRevision).then(client.put(key).value(`${VALUE}${n}`)).commit();
         return txn.succeeded;
       });
     },
@@ -118,6 +142,16 @@ async function startEtcd(etcd: string, baseDir: string): Promise<Target> {
       await Promise.all(procs.map((p) => p.exited));
     },
   };
+}
+
+async function canConnect(port: number): Promise<boolean> {
+  try {
+    const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    socket.end();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function startPeerNode(binary: string, baseDir: string, consistency: "linearizable" | "gossip", fsync: boolean): Promise<Target> {
@@ -145,12 +179,12 @@ async function startPeerNode(binary: string, baseDir: string, consistency: "line
   return {
     name: consistency === "linearizable" ? "peer-node" : "peer-node gossip",
     async run(op, count, inFlight) {
-      if (op === "write") return drive(count, inFlight, async (loop, i) => void (await client.write(keyOf(loop, i), VALUE)));
-      if (op === "read") return drive(count, inFlight, async (loop, i) => void (await client.read(keyOf(loop, i))));
-      return drive(count, inFlight, async (loop, i) => {
-        const key = keyOf(loop, i);
-        const current = await client.read(key).then((r) => r.value, () => undefined);
-        return (await client.updateIfValueIs(key, `${VALUE}${i}`, current)).applied;
+      if (op === "write") return drive(count, inFlight, async (n) => void (await client.write(keyOf(n), VALUE)));
+      if (op === "read") return drive(count, inFlight, async (n) => void (await client.read(keyOf(n))));
+      return drive(count, inFlight, async (n) => {
+        const key = keyOf(n);
+        const current = (await client.read(key)).value;
+        return (await client.updateIfValueIs(key, `${VALUE}${n}`, current)).applied;
       });
     },
     async stop() {
@@ -208,6 +242,7 @@ export async function runStorageBench(o: StorageBenchOptions): Promise<StorageCe
         let target: Target | null = null;
         try {
           target = await s.start(dir, durability === "fsync");
+          await target.run("write", KEYS, o.inFlight); // every key exists before anything is timed
           for (const op of s.ops) {
             o.onStatus?.(`${durability}, rep ${rep + 1}/${o.reps}: ${s.name} ${op}`);
             cell(s.name, durability, op).runs.push(await target.run(op, o.count, o.inFlight));

@@ -39,7 +39,7 @@ export const ErrorCodes = {
   TOO_LARGE_FOR_PEER: { code: 30, definite: true, closes: false, summary: "the message is larger than the frameBytesMax the peer announced; nothing was sent (local)" },
 
   // Broker (40–59).
-  NOT_FOUND: { code: 40, definite: true, closes: false, summary: "the named queue, exchange or delivery does not exist" },
+  NOT_FOUND: { code: 40, definite: true, closes: false, summary: "the named queue, exchange, delivery, key or version does not exist" },
   WRONG_TYPE: { code: 41, definite: true, closes: false, summary: "the key holds a value of another type (a list where a set was asked, ...)" },
   QUEUE_FULL: { code: 42, definite: true, closes: false, summary: "the queue is at maxLength and its overflow policy rejects publishes" },
   LIMIT_EXCEEDED: { code: 43, definite: true, closes: false, summary: "a broker-wide bound (queues, keys, consumers, memory) is reached" },

@@ -9,6 +9,7 @@ import { broker, brokerClient } from "../protocols/broker.ts";
 import { core } from "../protocols/core.ts";
 import { ErrorCodes } from "../protocols/errors.ts";
 import { mapreduce, mapreduceBackup, mapreduceWorker } from "../protocols/mapreduce.ts";
+import { storage, storageClient } from "../protocols/storage.ts";
 import type { OpSpec, Protocol } from "../protocols/protocol.ts";
 import type { ObjectSchema, Schema } from "../protocols/schema.ts";
 
@@ -19,6 +20,8 @@ const PROTOCOLS: Array<{ file: string; protocol: Protocol }> = [
   { file: "mapreduce.md", protocol: mapreduce },
   { file: "mapreduce.md", protocol: mapreduceWorker },
   { file: "mapreduce.md", protocol: mapreduceBackup },
+  { file: "storage.md", protocol: storage },
+  { file: "storage.md", protocol: storageClient },
 ];
 
 /** The fields of a message, one per line in the cell: `name?: type`. */

@@ -282,6 +282,8 @@ export const limits = {
   gossipLockMs: 2_000,
   /** Gossip mode: how long a 2PC coordinator waits for votes (then aborts) and for decide acks. */
   gossipVoteTimeoutMs: 1_000,
+  /** Gossip mode: how long a 2PC coordinator waits for a link to a replica that is not connected (then leaves it out as dead). */
+  gossipPeerWaitMs: 200,
   /** Gossip mode: how long a replica behind a client's session pulls from its peers before answering UNAVAILABLE (the client tries another replica). */
   gossipCatchUpMs: 500,
   /** Gossip mode: one anti-entropy round's request timeout (a silent peer is skipped until the next round). */

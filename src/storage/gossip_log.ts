@@ -52,7 +52,9 @@ export class GossipLog {
     const bytes = readFileSync(logPath);
     this.bytes = bytes.length;
     try {
-      new FrameDecoder(limits.frameBytesCeiling).feed(bytes, (body) => loaded.updates.push(decode(body) as LoggedUpdate));
+      new FrameDecoder(limits.frameBytesCeiling).feed(bytes, (body) => {
+        loaded.updates.push(decode(body) as LoggedUpdate);
+      });
     } catch {
       // A torn or corrupt tail: what came before it stands.
     }

@@ -6,8 +6,10 @@
 // - TIMEOUT, CONNECTION_LOST on a write: it may have happened; thrown as is (indefinite): retrying
 //   could apply it twice;
 // - the same on a read: retried (a read changes nothing).
-// Gossip mode: the session (last-seen timestamp per shard) travels with every op, so this client's
-// reads never go back in time.
+// Gossip mode: any replica of a shard serves it. The session ("shard/replica" → the Lamport stamps
+// of the replica vectors this client has seen) travels with every op of that shard and grows with
+// every reply, so this client's reads never go back in time: a replica behind it answers
+// UNAVAILABLE, and the client moves to the shard's next replica.
 
 import { storage, storageClient, type Placement } from "../../protocols/storage.ts";
 import { PeerError } from "../errors.ts";
@@ -37,7 +39,10 @@ export class StorageClient {
   /** Leader address per shard, as last learnt. */
   private readonly leaders = new Map<number, string>();
   private readonly links = new Map<string, Promise<Upstream>>();
-  private readonly session: Record<number, number> = {};
+  private readonly session: Record<string, number> = {};
+  /** Gossip mode: per shard, which of its replicas to use (the next one after a failure); starts at random. */
+  private readonly turns = new Map<number, number>();
+  private readonly firstTurn = Math.floor(Math.random() * 1_000);
   private readonly watchers = new Map<string, (version: number, value: unknown) => void>();
   private readonly handlers = new HandlerTable();
   private closed = false;
@@ -96,7 +101,8 @@ export class StorageClient {
     const p = this.placement;
     if (p !== null) {
       const group = p.groups[shard];
-      const leader = group?.leader ?? group?.members[0];
+      const turn = this.turns.get(shard) ?? this.firstTurn;
+      const leader = p.consistency === "gossip" && group !== undefined && group.members.length > 0 ? group.members[turn % group.members.length] : (group?.leader ?? group?.members[0]);
       const address = p.nodes.find((n) => n.id === leader)?.address;
       if (address !== undefined) return address;
       if (p.nodes.length > 0) return p.nodes[0]!.address;
@@ -118,12 +124,12 @@ export class StorageClient {
         link = await this.link(address);
       } catch (err) {
         lastError = err instanceof PeerError ? err : new PeerError("NOT_CONNECTED", String(err));
-        this.leaders.delete(shard);
+        this.forget(shard);
         await this.pause(attempt, true);
         continue;
       }
       try {
-        const withSession = this.placement?.consistency === "gossip" ? { ...args, session: this.session } : args;
+        const withSession = this.placement?.consistency === "gossip" ? { ...args, session: this.sessionOf(shard) } : args;
         const reply = (await link.request(op, withSession, this.o.timeoutMs ?? limits.storageClientTimeoutMs)) as Record<string, unknown>;
         this.leaders.set(shard, address);
         this.mergeSession(reply.session);
@@ -134,35 +140,47 @@ export class StorageClient {
         if (e.name === "NOT_LEADER") {
           if (e.hint !== undefined && e.hint !== address) this.leaders.set(shard, e.hint);
           else {
-            this.leaders.delete(shard);
+            this.forget(shard);
             await this.pause(attempt, true);
           }
           continue;
         }
         if (e.name === "UNAVAILABLE" || e.name === "NOT_CONNECTED" || e.name === "SHUTTING_DOWN") {
-          this.leaders.delete(shard);
+          this.forget(shard);
           await this.pause(attempt, true);
           continue;
         }
         if (!e.definite && isRead) {
           // A read changes nothing: try again elsewhere.
-          this.leaders.delete(shard);
+          this.forget(shard);
           this.drop(address);
           await this.pause(attempt, false);
           continue;
         }
         if (e.name === "CONNECTION_LOST" || e.name === "PEER_DEAD") this.drop(address);
+        if (this.placement?.consistency === "gossip") this.forget(shard); // the next op tries another replica
         throw e;
       }
     }
     throw lastError ?? new PeerError("UNAVAILABLE", "no attempt made");
   }
 
+  /** Drop the shard's current node; in gossip mode, move to its next replica. */
+  private forget(shard: number): void {
+    this.leaders.delete(shard);
+    this.turns.set(shard, (this.turns.get(shard) ?? this.firstTurn) + 1);
+  }
+
+  /** The session's entries of one shard ("shard/replica" → stamp): all a replica of it needs. */
+  private sessionOf(shard: number): Record<string, number> {
+    const prefix = `${shard}/`;
+    return Object.fromEntries(Object.entries(this.session).filter(([entry]) => entry.startsWith(prefix)));
+  }
+
   private mergeSession(session: unknown): void {
     if (session === null || typeof session !== "object") return;
-    for (const [shard, stamp] of Object.entries(session as Record<string, number>)) {
-      const n = Number(shard);
-      if ((this.session[n] ?? 0) < stamp) this.session[n] = stamp;
+    for (const [entry, stamp] of Object.entries(session as Record<string, number>)) {
+      if (typeof stamp === "number" && (this.session[entry] ?? 0) < stamp) this.session[entry] = stamp;
     }
   }
 

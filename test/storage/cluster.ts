@@ -23,6 +23,8 @@ export interface ClusterOptions {
   proxied?: boolean;
   extra?: string[];
   heartbeatMs?: number;
+  /** Extra environment per node id (e.g. PEER_NODE_FAILPOINTS for one node). */
+  env?: Record<string, Record<string, string>>;
 }
 
 export class StorageCluster {
@@ -65,7 +67,8 @@ export class StorageCluster {
   }
 
   async startNode(id: string): Promise<NodeProcess> {
-    const proc = await NodeProcess.start(this.args(id));
+    const env = this.o.env?.[id];
+    const proc = await NodeProcess.start(this.args(id), env !== undefined ? { env } : {});
     this.procs.set(id, proc);
     return proc;
   }
