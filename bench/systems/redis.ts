@@ -7,8 +7,8 @@ import Redis from "ioredis";
 import { censor } from "../insult_workload.ts";
 import { perTurn, pidOf, tcpOpen, type BenchSystem } from "./system.ts";
 
-const HOST = "127.0.0.1";
-const PORT = 6379;
+export const HOST = "127.0.0.1";
+export const PORT = 6379;
 
 /** BLMPOP timeout 1 key LEFT COUNT n: up to n elements, waiting for the first. */
 async function takeMany(redis: Redis, key: string, count: number, timeoutSeconds: number): Promise<string[]> {
@@ -37,15 +37,19 @@ export async function runWorker(_address: string, runId: string, window: number)
   })();
 }
 
-export class RedisSystem implements BenchSystem {
-  name = "redis";
-  clients = "ioredis; client: one multi-value RPUSH per turn, replies by BLMPOP COUNT; worker: BLMPOP COUNT W, one RPUSH of all results";
+/** The Redis server on its usual loopback port: what both Redis variants (lists, streams) share. */
+export abstract class RedisServer {
   async unreachable(): Promise<string | null> {
     return (await tcpOpen(HOST, PORT)) ? null : `nothing listens on ${HOST}:${PORT}`;
   }
   serverPid(): number | null {
     return pidOf("redis-server");
   }
+}
+
+export class RedisSystem extends RedisServer implements BenchSystem {
+  name = "redis";
+  clients = "ioredis; client: one multi-value RPUSH per turn, replies by BLMPOP COUNT; worker: BLMPOP COUNT W, one RPUSH of all results";
   async prepare(runId: string): Promise<string> {
     const r = new Redis({ host: HOST, port: PORT });
     await r.del(`texts-${runId}`, `replies-${runId}`);

@@ -5,10 +5,9 @@
 
 import Redis from "ioredis";
 import { censor } from "../insult_workload.ts";
-import { perTurn, pidOf, tcpOpen, type BenchSystem } from "./system.ts";
+import { HOST, PORT, RedisServer } from "./redis.ts";
+import { perTurn, type BenchSystem } from "./system.ts";
 
-const HOST = "127.0.0.1";
-const PORT = 6379;
 const GROUP = "workers";
 
 export async function runWorker(_address: string, runId: string, window: number): Promise<void> {
@@ -28,15 +27,9 @@ export async function runWorker(_address: string, runId: string, window: number)
   })();
 }
 
-export class RedisStreamsSystem implements BenchSystem {
+export class RedisStreamsSystem extends RedisServer implements BenchSystem {
   name = "redis-streams";
   clients = "ioredis; client: one pipeline of XADDs per turn, replies by XREAD BLOCK COUNT; worker: XREADGROUP COUNT W, one pipeline of XADDs + one XACK per batch";
-  async unreachable(): Promise<string | null> {
-    return (await tcpOpen(HOST, PORT)) ? null : `nothing listens on ${HOST}:${PORT}`;
-  }
-  serverPid(): number | null {
-    return pidOf("redis-server");
-  }
   async prepare(runId: string): Promise<string> {
     const r = new Redis({ host: HOST, port: PORT });
     await r.del(`texts-${runId}`, `replies-${runId}`);

@@ -16,28 +16,16 @@ import { limits } from "../limits.ts";
 import type { Connection } from "../runtime/connection.ts";
 import { HandlerTable } from "../runtime/handlers.ts";
 import type { Logger } from "../runtime/log.ts";
-import { Upstream } from "../runtime/upstream.ts";
 import { encode } from "../wire/msgpack.ts";
 import { sameValue } from "./kv_state.ts";
+import { PeerMesh } from "./peer_mesh.ts";
 import { GossipLog, type GossipSnapshot } from "./gossip_log.ts";
 import { GossipShard, type Slot } from "./gossip_state.ts";
 import { TwoPhaseCommit } from "./gossip_tpc.ts";
-import type { NodeInfo } from "./linearizable_node.ts";
+import type { NodeInfo, StorageNodeOptions } from "./linearizable_node.ts";
 import { Placement, shardOf } from "./placement.ts";
 
-export interface GossipNodeOptions {
-  self: NodeInfo;
-  initialNodes: NodeInfo[];
-  shards: number;
-  replicas: number;
-  versionsMax: number;
-  dataDir: string;
-  fsync: boolean;
-  token?: string;
-  heartbeatMs?: number;
-  frameBytesMax: number;
-  log: Logger;
-  random: (n: number) => number;
+export interface GossipNodeOptions extends StorageNodeOptions {
   gossipMs: number;
 }
 
@@ -46,7 +34,7 @@ type Session = Record<string, number> | undefined;
 export class GossipNode {
   private readonly placement: Placement;
   private readonly held = new Map<number, GossipShard>();
-  private readonly peers = new Map<string, Upstream>();
+  private readonly mesh: PeerMesh;
   private readonly watchers = new Map<string, Set<Connection>>();
   private readonly tpc: TwoPhaseCommit;
   /** The Lamport clock: above every stamp this node issued or saw. */
@@ -61,13 +49,14 @@ export class GossipNode {
 
   constructor(private readonly o: GossipNodeOptions) {
     this.loaded = new Promise((resolve) => (this.markLoaded = resolve));
+    this.mesh = new PeerMesh({ self: o.self.id, selfAddress: o.self.address, token: o.token, heartbeatMs: o.heartbeatMs, frameBytesMax: o.frameBytesMax, log: o.log });
     this.placement = new Placement(o.initialNodes.map((n) => n.id), o.replicas);
     for (let shard = 0; shard < o.shards; shard++) {
       if (this.placement.replicasOf(shard).includes(o.self.id)) this.held.set(shard, new GossipShard(shard, o.versionsMax));
     }
     this.tpc = new TwoPhaseCommit({
       self: o.self.id,
-      peer: (id) => this.peers.get(id),
+      peer: (id) => this.mesh.peer(id),
       replicasOf: (shard) => this.placement.replicasOf(shard),
       newest: (shard, key) => this.held.get(shard)?.newest(key),
       commit: (shard, key, value) => this.writeLocal(shard, key, value),
@@ -87,7 +76,7 @@ export class GossipNode {
       this.held.get(shard)?.apply(key, { version, replica, stamp, value });
       this.clock = Math.max(this.clock, stamp);
     }
-    for (const n of this.o.initialNodes) if (n.id !== this.o.self.id) this.link(n);
+    for (const n of this.o.initialNodes) this.mesh.ensure(n.id, n.address); // skips this node itself
     this.markLoaded();
     this.timer = setInterval(() => void this.gossipRound(), this.o.gossipMs);
   }
@@ -264,7 +253,7 @@ export class GossipNode {
 
   /** Pull what `id` has that we lack, then push what it lacks (its vector came with the reply). */
   private async exchange(shard: number, id: string, timeoutMs: number, waitForLink: boolean): Promise<void> {
-    const peer = this.peers.get(id);
+    const peer = this.mesh.peer(id);
     if (peer === undefined) return;
     if (!peer.isReady) {
       if (!waitForLink) return;
@@ -275,24 +264,6 @@ export class GossipNode {
     const state = this.held.get(shard)!;
     const out = state.missing(reply.known, this.vectorOf(shard), limits.gossipUpdatesPerFrameMax, limits.gossipPushBytesMax, (v) => encode(v).length);
     if (out.updates.length > 0) peer.send(storage, "gossip.push", { shard, ...out });
-  }
-
-  private link(n: NodeInfo): void {
-    const upstream = new Upstream({
-      addresses: [n.address],
-      serves: "storage",
-      what: "storage node",
-      identity: { node: this.o.self.id, role: "storage" },
-      token: this.o.token,
-      heartbeatMs: this.o.heartbeatMs,
-      frameBytesMax: this.o.frameBytesMax,
-      firstConnectWindowMs: Infinity, // peers start in any order
-      lostWindowMs: Infinity,
-      handlers: new HandlerTable(),
-      log: this.o.log,
-    });
-    this.peers.set(n.id, upstream);
-    upstream.connect().catch(() => {}); // looks for ever; only close() ends it
   }
 
   private snapshot(): GossipSnapshot {
@@ -321,7 +292,7 @@ export class GossipNode {
   async stop(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    await Promise.allSettled([...this.peers.values()].map((p) => p.close()));
+    await this.mesh.close();
     await this.log?.close();
   }
 }

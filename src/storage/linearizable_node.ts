@@ -31,12 +31,11 @@ export interface NodeInfo {
   address: string;
 }
 
-export interface LinearizableNodeOptions {
+/** What every storage node is started with, whatever its mode (storage_role.ts fills it in). */
+export interface StorageNodeOptions {
   self: NodeInfo;
-  /** The cluster when it is first formed (this node included); ignored once the meta group has a log. */
+  /** The cluster when it is first formed (this node included); in linearizable mode ignored once the meta group has a log. */
   initialNodes: NodeInfo[];
-  /** True for a node joining a running cluster: it forms nothing, it waits to be added. */
-  joining: boolean;
   shards: number;
   replicas: number;
   versionsMax: number;
@@ -47,6 +46,11 @@ export interface LinearizableNodeOptions {
   frameBytesMax: number;
   log: Logger;
   random: (n: number) => number;
+}
+
+export interface LinearizableNodeOptions extends StorageNodeOptions {
+  /** True for a node joining a running cluster: it forms nothing, it waits to be added. */
+  joining: boolean;
 }
 
 type MetaCommand = { op: "init"; nodes: NodeInfo[] } | { op: "join"; id: string; address: string } | { op: "remove"; id: string };

@@ -1,5 +1,5 @@
-// A storage node's links to the other storage nodes: one Upstream per peer (found for ever,
-// reconnected after every loss), and Raft messages gathered per destination during an event-loop
+// A storage node's links to the other storage nodes, in either mode: one Upstream per peer (found
+// for ever, reconnected after every loss), and, in linearizable mode, Raft messages gathered per destination during an event-loop
 // turn and sent as one `raft` frame. Raft tolerates loss, so a message for a peer that is not
 // connected right now is dropped: the next heartbeat or retry carries the same information.
 
@@ -49,6 +49,11 @@ export class PeerMesh {
     });
     this.links.set(id, { address, upstream });
     upstream.connect().catch(() => {}); // looks for ever; only close() ends it
+  }
+
+  /** The link to `id`, connected or not (gossip mode calls its peers through it). */
+  peer(id: string): Upstream | undefined {
+    return this.links.get(id)?.upstream;
   }
 
   /** Forget a peer that left the cluster. */

@@ -2,10 +2,12 @@
 // optionally every node-to-node link through its own FaultProxy (so a test can cut any direction),
 // and helpers to read each node's status, find leaders, kill and restart nodes.
 
+import { expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { storage, type StorageStatus } from "../../protocols/storage.ts";
+import { PeerError } from "../../src/errors.ts";
 import { freePort } from "../../src/launcher/local_process.ts";
 import { META_SHARD } from "../../src/storage/linearizable_node.ts";
 import { StorageClient } from "../../src/storage/storage_client.ts";
@@ -111,4 +113,16 @@ export class StorageCluster {
     for (const row of this.proxies) for (const p of row) p?.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The op fails with a PeerError of this name (and the error, to look at its hint or message). */
+export async function expectError(p: Promise<unknown>, name: PeerError["name"]): Promise<PeerError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(PeerError);
+    expect((err as PeerError).name).toBe(name);
+    return err as PeerError;
+  }
+  throw new Error(`expected ${name}, got a result`);
 }

@@ -14,7 +14,7 @@ import type { Upstream } from "../../src/runtime/upstream.ts";
 import { killAll } from "../harness/node_process.ts";
 import { connectClient } from "../harness/test_client.ts";
 import { waitFor } from "../harness/wait_for.ts";
-import { StorageCluster, type ClusterOptions } from "./cluster.ts";
+import { StorageCluster, type ClusterOptions, expectError } from "./cluster.ts";
 
 setDefaultTimeout(30_000);
 const SHARDS = 4;
@@ -67,17 +67,6 @@ async function converged(c: StorageCluster, ids: string[] = c.ids, timeoutMs = 1
     return dumps.every((d) => same(d, dumps[0]!)) ? dumps[0]! : null;
   }, timeoutMs, 50);
   return { ms: performance.now() - since, slots };
-}
-
-async function expectError(p: Promise<unknown>, name: PeerError["name"]): Promise<PeerError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(PeerError);
-    expect((err as PeerError).name).toBe(name);
-    return err as PeerError;
-  }
-  throw new Error(`expected ${name}, got a result`);
 }
 
 function partitionNode(c: StorageCluster, i: number, cut: boolean): void {

@@ -14,7 +14,7 @@ import { shardOf } from "../../src/storage/placement.ts";
 import { killAll, NodeProcess } from "../harness/node_process.ts";
 import { connectClient } from "../harness/test_client.ts";
 import { waitFor } from "../harness/wait_for.ts";
-import { StorageCluster } from "./cluster.ts";
+import { StorageCluster, expectError } from "./cluster.ts";
 
 setDefaultTimeout(60_000);
 const clusters: StorageCluster[] = [];
@@ -29,17 +29,6 @@ async function cluster(nodes: number, options: Partial<ConstructorParameters<typ
   await c.start();
   await c.waitForLeaders();
   return c;
-}
-
-async function expectError(p: Promise<unknown>, name: PeerError["name"]): Promise<PeerError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(PeerError);
-    expect((err as PeerError).name).toBe(name);
-    return err as PeerError;
-  }
-  throw new Error(`expected ${name}, got a result`);
 }
 
 describe("the seed's operations, linearizable", () => {

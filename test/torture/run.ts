@@ -1,4 +1,4 @@
-// `npm run torture -- mapreduce|mutex [--runs N] [--seed S] [--exact]`: seeded randomized fault
+// `npm run torture -- mapreduce|mutex|storage|storage-gossip [--runs N] [--seed S] [--exact]`: seeded randomized fault
 // schedules against real processes, each judged against an independent reference (torture.ts).
 // --seed S starts the run seeds from S; with --runs 1 --exact, S is the run's own seed (replay a
 // printed failure). Exit 0 only if every run was equal.
@@ -9,6 +9,8 @@ const suites: Record<string, () => Promise<Suite>> = {
   mapreduce: async () => (await import("./mapreduce_suite.ts")).mapreduceSuite,
   mutex: async () => (await import("./mutex_suite.ts")).mutexSuite,
   storage: async () => (await import("./storage_suite.ts")).storageSuite,
+  /** Gossip mode under the same faults: expected to fail the checker (the seed's anomalies, shown). */
+  "storage-gossip": async () => (await import("./storage_suite.ts")).storageGossipSuite,
 };
 
 const args = process.argv.slice(2);

@@ -6,6 +6,11 @@
 // after a while. The whole history (call and return times, results; definite failures and
 // indefinite ones as such) is then checked by test/checker/linearizability.ts, which knows nothing
 // of the store's code. A run also fails if nothing succeeded after the faults healed (no progress).
+// `storage-gossip` runs the same schedule against gossip mode (3 nodes, full replication) and
+// judges what that mode promises: after healing, every replica holds the same versions within
+// CONVERGE_MS, and each client's reads never go back (read-your-writes, monotonic reads, by
+// version). The linearizability checker's finding is reported beside it: it is expected to find
+// the seed's anomalies (lost updates, stale reads), and prints the ops that show one.
 
 import { storage } from "../../protocols/storage.ts";
 import { PeerError } from "../../src/errors.ts";
@@ -14,6 +19,7 @@ import { StorageClient } from "../../src/storage/storage_client.ts";
 import { checkHistory, formatVerdict, type Operation } from "../checker/linearizability.ts";
 import { killAll } from "../harness/node_process.ts";
 import { connectClient } from "../harness/test_client.ts";
+import { waitFor } from "../harness/wait_for.ts";
 import { StorageCluster } from "../storage/cluster.ts";
 import type { RunContext, Suite, Verdict } from "./torture.ts";
 
@@ -21,26 +27,39 @@ import type { RunContext, Suite, Verdict } from "./torture.ts";
 const FAULTY_MS = 8_000;
 const HEALED_MS = 4_000;
 const KEYS = ["a", "b", "c", "d"];
+/** Gossip mode: after healing and the last write, every replica must hold the same slots within this. */
+const CONVERGE_MS = 10_000;
 
-export const storageSuite: Suite = {
-  name: "storage",
-  async run(ctx: RunContext): Promise<Verdict> {
-    const nodes = ctx.rand(4) === 0 ? 5 : 3;
-    const cluster = new StorageCluster({ nodes, replicas: 3, shards: 1 + ctx.rand(3), proxied: true, heartbeatMs: 200, extra: ["--fsync", ctx.rand(2) === 0 ? "on" : "off"] });
-    try {
-      return await oneRun(ctx, cluster);
-    } finally {
-      await killAll();
-      cluster.cleanup();
-    }
-  },
-};
+export const storageSuite: Suite = storageSuiteOf("linearizable");
+
+/**
+ * The same schedule against gossip mode, for teaching: the checker is expected to find its
+ * anomalies (lost updates, stale reads), and prints the window of ops that shows one.
+ */
+export const storageGossipSuite: Suite = storageSuiteOf("gossip");
+
+function storageSuiteOf(consistency: "linearizable" | "gossip"): Suite {
+  return {
+    name: consistency === "linearizable" ? "storage" : "storage-gossip",
+    async run(ctx: RunContext): Promise<Verdict> {
+      const nodes = consistency === "gossip" ? 3 : ctx.rand(4) === 0 ? 5 : 3;
+      const cluster = new StorageCluster({ nodes, replicas: 3, shards: 1 + ctx.rand(3), consistency, proxied: true, heartbeatMs: 200, extra: ["--fsync", ctx.rand(2) === 0 ? "on" : "off"] });
+      try {
+        return await oneRun(ctx, cluster);
+      } finally {
+        await killAll();
+        cluster.cleanup();
+      }
+    },
+  };
+}
 
 async function oneRun(ctx: RunContext, c: StorageCluster): Promise<Verdict> {
   const { rand, log } = ctx;
   log(`${c.ids.length} nodes, ${c.o.shards} shard(s), ${c.o.extra?.join(" ")}`);
   await c.start();
-  await c.waitForLeaders(c.ids, 30_000);
+  if (c.o.consistency === "gossip") await waitFor(async () => (await Promise.all(c.ids.map((id) => c.status(id)))).every((st) => st !== null), 30_000, 100);
+  else await c.waitForLeaders(c.ids, 30_000);
   const started = performance.now();
   const now = (): number => performance.now();
   const history: Operation[] = [];
@@ -169,9 +188,56 @@ async function oneRun(ctx: RunContext, c: StorageCluster): Promise<Verdict> {
   log(`${history.length} ops (${counts.ok} ok, ${counts.fail} definite failures, ${counts.info} indefinite), ${faults} faults, ${clients} clients`);
   if (okAfterHeal === 0) return { kind: "hung", why: `no op succeeded in the ${HEALED_MS} ms after every fault healed` };
   const verdict = checkHistory(history, { versionsMax: 10, budgetMs: 20_000 });
+  if (c.o.consistency === "gossip") return judgeGossip(c, history, verdict, log);
   if (verdict.ok === true) return { kind: "equal", notes: [`${verdict.ops} ops checked`] };
   if (verdict.ok === false) return { kind: "wrong", why: formatVerdict(verdict) };
   return { kind: "error", why: `the checker could not decide: ${verdict.why}` };
+}
+
+/** Gossip mode's own promises: convergence after healing, and sessions that never go back. */
+async function judgeGossip(c: StorageCluster, history: Operation[], linearizable: ReturnType<typeof checkHistory>, log: (line: string) => void): Promise<Verdict> {
+  const since = performance.now();
+  let dumps: string[] = [];
+  const converged = await waitFor(async () => {
+    dumps = await Promise.all(c.ids.map((id) => dumpOf(c, id)));
+    return dumps.every((d) => d === dumps[0]);
+  }, CONVERGE_MS, 50).then(() => true, () => false);
+  if (!converged) return { kind: "wrong", why: `replicas still differ ${CONVERGE_MS} ms after healing and the last write: ${c.ids.map((id, i) => `${id} holds ${dumps[i]?.split("\n").length ?? 0} slots`).join(", ")}` };
+  const slots = dumps[0]!.split("\n").length;
+  log(`converged: ${slots} slots on every replica ${Math.round(performance.now() - since)} ms after the last write`);
+  // Each client ran its ops one after another, so its history in call order is its session.
+  const seen = new Map<string, number>(); // "client/key" → highest version the client has seen
+  for (const op of [...history].sort((a, b) => a.callMs - b.callMs)) {
+    const at = `${op.client}/${op.key}`;
+    const before = seen.get(at) ?? 0;
+    if (op.outcome.kind === "fail" && op.op === "read" && op.input.version === undefined && op.outcome.error === "NOT_FOUND" && before > 0) {
+      return { kind: "wrong", why: `session broken: client ${op.client} read ${op.key} as NOT_FOUND after seeing version ${before}` };
+    }
+    if (op.outcome.kind !== "ok") continue;
+    const version = (op.outcome.result as { version?: number }).version ?? 0;
+    if (op.op === "read" && op.input.version === undefined && version < before) {
+      return { kind: "wrong", why: `session broken: client ${op.client} read ${op.key} at version ${version} after seeing version ${before}` };
+    }
+    if (version > before) seen.set(at, version);
+  }
+  const finding = linearizable.ok === true ? "the checker found no anomaly in this run" : linearizable.ok === false ? `the checker found an anomaly, as expected of this mode: ${formatVerdict(linearizable).split("\n")[0]}` : `the checker could not decide: ${linearizable.why}`;
+  log(finding);
+  return { kind: "equal", notes: [finding] };
+}
+
+/** Every slot a gossip node holds, as sorted "key@version=replica:value" lines (gossip.digest with an empty vector dumps a shard). */
+async function dumpOf(c: StorageCluster, id: string): Promise<string> {
+  const client = await connectClient(c.address(id), { heartbeatMs: 0, lostWindowMs: 0, firstConnectWindowMs: 500 });
+  try {
+    const lines: string[] = [];
+    for (let shard = 0; shard < (c.o.shards ?? 4); shard++) {
+      const reply = await client.call(storage, "gossip.digest", { shard, known: {} }, 2_000);
+      for (const [key, version, replica, , value] of reply.updates) lines.push(`${key}@${version}=${replica}:${JSON.stringify(value)}`);
+    }
+    return lines.sort().join("\n");
+  } finally {
+    await client.close();
+  }
 }
 
 async function leaderOf(c: StorageCluster, shard: number): Promise<string | null> {
