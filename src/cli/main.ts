@@ -56,7 +56,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     throw new UsageError(`unknown command "${first}" (commands: ${commands.map((c) => c.name).join(", ")}; or use --role)`);
   }
   if (command !== undefined) {
-    const parsed = parseArgs(argv.slice(1), [...command.flags, helpFlag, logLevelFlag]);
+    const parsed = parseArgs(argv.slice(1), [...command.flags, helpFlag, logLevelFlag], { positionalsAnywhere: true });
     const flags = new Flags(parsed.flags);
     if (flags.bool("help")) return printHelp();
     const config = makeNodeConfig({ role: command.name, logLevel: readLogLevel(flags, "warn") });

@@ -21,11 +21,15 @@ export type ParsedFlags = Map<string, FlagValue>;
 
 export interface ParsedArgs {
   flags: ParsedFlags;
-  /** Words before the first flag, e.g. `stats` in `./node stats --connect ...`. */
+  /** Words that are not flags or their values, e.g. `stats` in `./node stats --connect ...`. */
   positionals: string[];
 }
 
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): ParsedArgs {
+/**
+ * `positionalsAnywhere`: commands take words after flags too (`./node kv --connect a read k`, as
+ * etcdctl and git do); for a role a word after a flag is a mistake (`--listen a b`) and an error.
+ */
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], options: { positionalsAnywhere?: boolean } = {}): ParsedArgs {
   const byName = new Map(specs.map((spec) => [spec.name, spec]));
   const flags: ParsedFlags = new Map();
   const positionals: string[] = [];
@@ -33,7 +37,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): 
   while (i < argv.length) {
     const word = argv[i++]!;
     if (!word.startsWith("--")) {
-      if (flags.size > 0) throw new UsageError(`unexpected argument "${word}"`);
+      if (flags.size > 0 && !options.positionalsAnywhere) throw new UsageError(`unexpected argument "${word}"`);
       positionals.push(word);
       continue;
     }

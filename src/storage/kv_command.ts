@@ -1,7 +1,8 @@
 // `./node kv read|write|update-if|cas|watch|placement|remove-node --connect host:port[,…] …`: the
 // storage client on the command line. Values are JSON (`'{"n":1}'`, `42`, `'"text"'`); anything
-// that is not JSON is taken as a string. A failure prints its error name and whether the op
-// certainly did not happen (definite) or may have (indefinite), and exits 1.
+// that is not JSON is taken as a string. Flags and words may come in any order. A result is one
+// JSON line on stdout; a failure is one line on stderr with its error name and whether the op
+// certainly did not happen (definite) or may have (indefinite), and exit 1.
 
 import { PeerError } from "../errors.ts";
 import { parseAddressList } from "../runtime/address.ts";
@@ -72,7 +73,7 @@ export const kvCommand: CommandSpec = {
       return ExitCode.ok;
     } catch (err) {
       if (err instanceof PeerError) {
-        terminal.line(`${err.name} (${err.definite ? "definite: it did not happen" : "indefinite: it may have happened"}): ${err.message}`);
+        terminal.log(`${err.name} (${err.definite ? "definite: it did not happen" : "indefinite: it may have happened"}): ${err.message}`);
         return ExitCode.startup;
       }
       throw err;

@@ -98,6 +98,27 @@ describe("the seed's operations, linearizable", () => {
     expect(wrong.stderr).toMatch(/is a storage, not a broker/);
     void broker;
   });
+
+  test("./node kv on the command line: flags before or after the words, JSON results on stdout, a failure one line on stderr with exit 1, bad usage exit 2", async () => {
+    const c = await cluster(3);
+    const kv = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+      const p = await NodeProcess.start(["kv", ...args], { waitListening: false });
+      const code = await p.exited;
+      return { code, stdout: p.stdout.trim(), stderr: p.stderr.trim() };
+    };
+    expect(await kv("write", "greeting", "hello", "--connect", c.address("s1"))).toEqual({ code: 0, stdout: '{"version":1}', stderr: "" });
+    expect(await kv("--connect", c.address("s2"), "write", "greeting", '{"n":2}')).toEqual({ code: 0, stdout: '{"version":2}', stderr: "" });
+    expect(await kv("read", "greeting", "--version", "1", "--connect", c.address("s3"))).toEqual({ code: 0, stdout: '{"value":"hello","version":1}', stderr: "" });
+    expect(await kv("update-if", "greeting", "3", "--expected", '{"n":2}', "--connect", c.address("s1"))).toEqual({ code: 0, stdout: '{"applied":true,"version":3}', stderr: "" });
+    expect(await kv("cas", "greeting", "4", "--version", "2", "--connect", c.address("s1"))).toEqual({ code: 0, stdout: '{"applied":false,"version":3}', stderr: "" });
+    const missing = await kv("read", "nokey", "--connect", c.address("s1"));
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe("");
+    expect(missing.stderr).toMatch(/^NOT_FOUND \(definite: it did not happen\): no key "nokey"$/);
+    const usage = await kv("cas", "greeting", "4", "--connect", c.address("s1"));
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/kv cas needs --version N/);
+  });
 });
 
 describe("faults", () => {
