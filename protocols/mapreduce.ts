@@ -96,7 +96,7 @@ export const mapreduce = protocol("mapreduce", "served by the coordinator; sent 
     summary: "a map is done: its output is at `address` (the worker serves mr.fetch there); the reply means the backup knows too",
   }),
   "mr.fetch-failed": request(t.object({ task: index, attempt, map: index, address, error: t.string(limits.errorMessageCharsMax) }), t.object({}), {
-    summary: "a reduce could not fetch a map's output: the map runs again if its output was there, and this reduce attempt ends",
+    summary: "a reduce could not fetch a map's output: if it was there, every map whose output is at that address runs again; this reduce attempt ends",
   }),
   "mr.reduced": request(t.object({ task: index, attempt, output: text }), t.object({}), { summary: "a reduce's output file text; the reply means it is written" }),
   "mr.failed": request(t.object({ kind: t.oneOf(["map", "reduce"]), task: index, attempt, error: t.string(limits.errorMessageCharsMax) }), t.object({}), {

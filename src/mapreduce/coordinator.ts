@@ -38,7 +38,8 @@ export type CoordinatorEvents = {
   "backup-lost": [string];
   "backup-mirror-failed": [string, string];
   "worker-lost": [string, number, number];
-  "fetch-failed": [{ reduce: number; map: number; address: string; error: string; rerun: boolean }];
+  /** `rerun`: how many maps run again (every map whose output was at that address). */
+  "fetch-failed": [{ reduce: number; map: number; address: string; error: string; rerun: number }];
   /** No worker for noWorkersWarnMs (and again every time as long as it lasts). */
   "no-workers": [number];
   "task-failed": [{ kind: "map" | "reduce"; task: number; attempt: number; error: string }];
@@ -89,9 +90,9 @@ export class Coordinator extends Emitter<CoordinatorEvents> {
       "mr.fetch-failed": async (a) => {
         const task = inRange("task", a.task, job.reduceCount);
         inRange("map", a.map, splits);
-        const rerun = job.fetchFailed(task, a.attempt, a.map, a.address);
-        this.emit("fetch-failed", { reduce: task, map: a.map, address: a.address, error: a.error, rerun });
-        if (rerun) await this.mirror({ event: "unmapped", task: a.map });
+        const unmapped = job.fetchFailed(task, a.attempt, a.map, a.address);
+        this.emit("fetch-failed", { reduce: task, map: a.map, address: a.address, error: a.error, rerun: unmapped.length });
+        for (const m of unmapped) await this.mirror({ event: "unmapped", task: m });
         return {};
       },
       "mr.reduced": async (a) => {

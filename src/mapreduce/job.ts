@@ -139,11 +139,19 @@ export class Job {
 
   /**
    * A reduce could not fetch map `map` from `address`: the attempt ends (not an app failure), and
-   * the map runs again if its output was there. Returns whether the map was unmapped.
+   * if the map's output was there, every map whose output is at that address runs again: the
+   * worker serving it is gone or unreachable, and finding that out one fetch timeout per map
+   * (after a takeover, when the coordinator never saw that worker die) took minutes. Returns the
+   * maps unmapped.
    */
-  fetchFailed(task: number, attempt: number, map: number, address: string): boolean {
+  fetchFailed(task: number, attempt: number, map: number, address: string): number[] {
     this.reduces[task]?.running.delete(attempt);
-    return this.locations[map]?.address === address && this.unmap(map);
+    if (this.locations[map]?.address !== address) return [];
+    const unmapped: number[] = [];
+    this.locations.forEach((location, m) => {
+      if (location?.address === address && (m === map || this.stillNeeded(location)) && this.unmap(m)) unmapped.push(m);
+    });
+    return unmapped;
   }
 
   /**

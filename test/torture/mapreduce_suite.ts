@@ -33,6 +33,8 @@ interface Node {
   /** The address others are told (through the proxy). */
   address: string;
   killed: boolean;
+  /** When the process exited (Date.now()), once it has. */
+  exitedAtMs?: number;
 }
 
 export const mapreduceSuite: Suite = {
@@ -107,7 +109,9 @@ async function oneRun(ctx: RunContext, dir: string, proxies: FaultProxy[]): Prom
     proxies.push(proxy);
     const isBackup = args[1] === "backup";
     const proc = await NodeProcess.start([...args, "--listen", `127.0.0.1:${port}`, ...(isBackup ? ["--advertise", proxy.address] : []), ...HB], { cwd: dir });
-    return { proc, proxy, address: proxy.address, killed: false };
+    const node: Node = { proc, proxy, address: proxy.address, killed: false };
+    void proc.exited.then(() => (node.exitedAtMs = Date.now()));
+    return node;
   };
   let acting = await startNode(["--role", "coordinator", "--input", "in-*.txt", "--out", "out", "--reduces", String(reduces), "--app", app, "--split-kb", String(splitKb), "--task-timeout-ms", "3000"]);
   let standby: Node | null = withBackup ? await startNode(["--role", "backup", "--connect", acting.proc.address]) : null;
@@ -214,6 +218,19 @@ async function oneRun(ctx: RunContext, dir: string, proxies: FaultProxy[]): Prom
       log(`worker ${w.id} never reached a coordinator before the job ended: exit 1 (explained)`);
       continue;
     }
+    // Explained: a worker cut off (paused, partitioned) when the job ended. The acting coordinator
+    // had lost it (its last word about the worker is peer-dead or peer-closed, or it never had it)
+    // and finished without it; the worker, back, finds no coordinator and gives up with exit 3
+    // after its --coordinator-lost-ms, which began after the job was over (give or take 2 s: a
+    // resumed worker notices the loss on its next heartbeat check). A worker that gave up while
+    // the coordinator was still there to be found is not explained.
+    const events = [...acting.proc.stderr.matchAll(new RegExp(`(peer-ready|peer-dead|peer-closed) peer=${w.id} `, "g"))].map((m) => m[1]);
+    const gaveUpAtMs = Date.parse(/^(\S+) WARN \S+ upstream-lost what=coordinator/m.exec(w.proc.stderr)?.[1] ?? "");
+    const cutAtEnd = events.at(-1) !== "peer-ready" && acting.exitedAtMs !== undefined && gaveUpAtMs - WORKER_LOST_MS + 2_000 >= acting.exitedAtMs;
+    if (w.proc.exitCode === 3 && cutAtEnd) {
+      log(`worker ${w.id} was cut off when the job ended (coordinator: ${events.at(-1) ?? "never had it"}): exit 3 after the job was over (explained)`);
+      continue;
+    }
     return { kind: "error", why: `worker ${w.id} exited ${w.proc.exitCode}: ${w.proc.stderr.trim().split("\n").slice(-2).join(" | ")}` };
   }
   const got = outputLines(join(dir, "out"));
@@ -221,6 +238,12 @@ async function oneRun(ctx: RunContext, dir: string, proxies: FaultProxy[]): Prom
   if (got.length !== want.length || got.some((line, i) => line !== want[i])) {
     const diff = want.find((line, i) => got[i] !== line);
     return { kind: "wrong", why: `${got.length} output lines, ${want.length} expected; first difference near ${JSON.stringify(diff)}` };
+  }
+  if (process.env.TORTURE_DUMP) {
+    const { writeFileSync, mkdirSync } = await import("node:fs");
+    mkdirSync(process.env.TORTURE_DUMP, { recursive: true });
+    coordinators.forEach((c, i) => writeFileSync(`${process.env.TORTURE_DUMP}/coord-${i}.log`, c.proc.stderr));
+    allWorkers.forEach((w, i) => writeFileSync(`${process.env.TORTURE_DUMP}/worker-${w.id}-${i}.log`, w.proc.stderr));
   }
   log(`+${Date.now() - startedMs} ms: all exited, output equal (${got.length} lines)`);
   return { kind: "equal" };
