@@ -43,7 +43,13 @@ export type CoordinatorEvents = {
   /** No worker for noWorkersWarnMs (and again every time as long as it lasts). */
   "no-workers": [number];
   "task-failed": [{ kind: "map" | "reduce"; task: number; attempt: number; error: string }];
-  /** The job ended: code 0 with the outputs final, or the job's failure. */
+  /**
+   * The outputs are final (code 0) or the job failed, and the workers connected now were told to
+   * exit; `waitingFor` are workers of the job not connected right now, for whom the coordinator
+   * lingers up to exitLingerMs before it exits.
+   */
+  final: [{ code: number; failure: string | null; waitingFor: string[] }];
+  /** The job ended and the coordinator stops serving: code 0 with the outputs final, or the job's failure. */
   ended: [{ code: number; failure: string | null }];
 };
 
@@ -262,6 +268,7 @@ export class Coordinator extends Emitter<CoordinatorEvents> {
         this.toldWorkers.add(c.peer.node);
       } else if (c === this.backup?.connection) c.send(mapreduceBackup, "mr.exit", { code });
     }
+    this.emit("final", { code, failure: job.failure, waitingFor: [...this.knownWorkers].filter((w) => !this.toldWorkers.has(w)) });
     // A worker of this job still looking for us (after a takeover, or a blip) would otherwise find
     // nobody and exit 3: linger a little, answering mr.next with exit, until each has come by.
     const untilMs = Date.now() + limits.exitLingerMs;

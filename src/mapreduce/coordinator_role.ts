@@ -56,15 +56,18 @@ export function showCoordinator(coordinator: Coordinator, config: NodeConfig, li
   coordinator.on("fetch-failed", (f) => log.warn("fetch-failed", f));
   coordinator.on("no-workers", (forMs) => log.warn("no-workers", { forMs, hint: "start workers with --connect <this address>" }));
   coordinator.on("task-failed", (f) => log.warn("task-failed", f));
-  coordinator.on("ended", ({ code, failure }) => {
+  // The done line comes as soon as the outputs are final; the process may stay a few seconds more
+  // for workers of the job that are not connected (they are told to exit when they come by).
+  coordinator.on("final", ({ code, waitingFor }) => {
     progress.finish();
+    if (code !== ExitCode.ok) return;
     const s = coordinator.status();
-    if (code === ExitCode.ok) {
-      const seconds = ((performance.now() - startedMs) / 1000).toFixed(2);
-      terminal.line(`done: ${s.maps} map and ${s.reduces} reduce tasks in ${seconds} s; ${s.reassignments} reassigned, ${s.retries} retried, ${s.takeovers} takeover(s); output in ${outDir}`);
-      life.end(code);
-    } else {
-      life.end(code, `job failed: ${failure}`);
-    }
+    const seconds = ((performance.now() - startedMs) / 1000).toFixed(2);
+    terminal.line(`done: ${s.maps} map and ${s.reduces} reduce tasks in ${seconds} s; ${s.reassignments} reassigned, ${s.retries} retried, ${s.takeovers} takeover(s); output in ${outDir}`);
+    if (waitingFor.length > 0) log.info("lingering", { forMs: limits.exitLingerMs, workers: waitingFor.join(","), why: "not connected now; told to exit if they come by" });
+  });
+  coordinator.on("ended", ({ code, failure }) => {
+    if (code === ExitCode.ok) life.end(code);
+    else life.end(code, `job failed: ${failure}`);
   });
 }
