@@ -111,7 +111,10 @@ export class Wal {
       this.pending.length = 0;
       this.pendingBytes = 0;
       this.waiting = [];
-      await this.handle!.write(batch);
+      // A synchronous write: it only copies to the page cache (tens of µs), while an async
+      // FileHandle.write is a round trip through the thread pool that cost a fifth of a node's CPU
+      // under load (profiled). The fdatasync, which waits for the disk, stays off the event loop.
+      writeAll(this.handle!.fd, batch);
       if (this.fsync) await this.handle!.datasync();
       this.bytes += batch.length;
       for (const resolve of waiters) resolve();
@@ -167,4 +170,9 @@ function writeDurably(path: string, bytes: Uint8Array, fsync: boolean): void {
     closeSync(fd);
   }
   renameSync(temp, path);
+}
+
+/** writeSync until every byte is written (a regular file takes all at once, but the API allows less). */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
 }

@@ -22,8 +22,16 @@ export class Placement {
     this.ring = new HashRing([...nodes].sort());
   }
 
-  /** The nodes that should hold `shard`, the first one preferred as leader. */
+  /** Per shard, computed once: a Placement never changes, and nodes ask on every reconcile round. */
+  private readonly cache = new Map<number, string[]>();
+
+  /** The nodes that should hold `shard`, the first one preferred as leader (a copy: callers keep it as a membership). */
   replicasOf(shard: number): string[] {
-    return this.nodes.length === 0 ? [] : this.ring.range(`shard-${shard}`, Math.min(this.replicas, this.nodes.length));
+    let replicas = this.cache.get(shard);
+    if (replicas === undefined) {
+      replicas = this.nodes.length === 0 ? [] : this.ring.range(`shard-${shard}`, Math.min(this.replicas, this.nodes.length));
+      this.cache.set(shard, replicas);
+    }
+    return [...replicas];
   }
 }
