@@ -10,15 +10,15 @@
 // - updateIfValueIs and cas: two-phase commit across the shard's live replicas (gossip_tpc.ts).
 
 import { join } from "node:path";
-import { storage, storageClient, type GossipUpdate, type Placement as PlacementReply } from "../../protocols/storage.ts";
+import { storage, type GossipUpdate, type Placement as PlacementReply } from "../../protocols/storage.ts";
 import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
-import type { Connection } from "../runtime/connection.ts";
 import { HandlerTable } from "../runtime/handlers.ts";
 import type { Logger } from "../runtime/log.ts";
 import { encode } from "../wire/msgpack.ts";
 import { sameValue } from "./kv_state.ts";
 import { PeerMesh } from "./peer_mesh.ts";
+import { Watches } from "./watches.ts";
 import { GossipLog, type GossipSnapshot } from "./gossip_log.ts";
 import { GossipShard, type Slot } from "./gossip_state.ts";
 import { TwoPhaseCommit } from "./gossip_tpc.ts";
@@ -35,7 +35,7 @@ export class GossipNode {
   private readonly placement: Placement;
   private readonly held = new Map<number, GossipShard>();
   private readonly mesh: PeerMesh;
-  private readonly watchers = new Map<string, Set<Connection>>();
+  private readonly watches = new Watches();
   private readonly tpc: TwoPhaseCommit;
   /** The Lamport clock: above every stamp this node issued or saw. */
   private clock = 0;
@@ -108,15 +108,11 @@ export class GossipNode {
       "kv.placement": () => this.placementReply(),
       "kv.watch": async (a, { connection }) => {
         await this.serving(a.key, undefined);
-        let set = this.watchers.get(a.key);
-        if (set === undefined) this.watchers.set(a.key, (set = new Set()));
-        if (set.size >= limits.storageWatchesPerConnectionMax) throw new PeerError("LIMIT_EXCEEDED", `${set.size} watches on ${JSON.stringify(a.key)} already`);
-        set.add(connection);
-        connection.onClosed(() => set!.delete(connection));
+        this.watches.add(a.key, connection);
         return {};
       },
       "kv.unwatch": (a, { connection }) => {
-        this.watchers.get(a.key)?.delete(connection);
+        this.watches.remove(a.key, connection);
         return {};
       },
       "storage.status": () => ({
@@ -231,7 +227,7 @@ export class GossipNode {
     const slot: Slot = { version, replica, stamp, value };
     if (!state.apply(key, slot)) return;
     this.log.add(shard, u);
-    if (state.newest(key) === slot) this.notify(key, version, value);
+    if (state.newest(key) === slot) this.watches.notify(key, version, value);
   }
 
   /** One anti-entropy round: pull from (and push to) every other replica of every shard held. */
@@ -272,11 +268,6 @@ export class GossipNode {
     return { clock: this.clock, updates };
   }
 
-  private notify(key: string, version: number, value: unknown): void {
-    const set = this.watchers.get(key);
-    if (set === undefined) return;
-    for (const c of set) c.send(storageClient, "kv.changed", { key, version, value });
-  }
 
   private placementReply(): PlacementReply {
     return {

@@ -10,16 +10,16 @@
 //   each step is a Raft configuration change, and Raft keeps every committed entry across them.
 
 import { join } from "node:path";
-import { storage, storageClient, type Placement as PlacementReply } from "../../protocols/storage.ts";
+import { storage, type Placement as PlacementReply } from "../../protocols/storage.ts";
 import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
 import type { RaftEntry, RaftMessage } from "../raft/raft_node.ts";
-import type { Connection } from "../runtime/connection.ts";
 import type { HandlerTable } from "../runtime/handlers.ts";
 import type { Logger } from "../runtime/log.ts";
 import { encode } from "../wire/msgpack.ts";
 import { KvState, type KvCommand } from "./kv_state.ts";
 import { PeerMesh } from "./peer_mesh.ts";
+import { Watches } from "./watches.ts";
 import { Placement, shardOf } from "./placement.ts";
 import { ShardGroup, type StateMachine } from "./shard_group.ts";
 
@@ -111,8 +111,7 @@ export class LinearizableNode {
   private placement: Placement;
   private ticker: ReturnType<typeof setInterval> | null = null;
   private reconciler: ReturnType<typeof setInterval> | null = null;
-  /** Watches: key → connections following it. */
-  private readonly watchers = new Map<string, Set<Connection>>();
+  private readonly watches = new Watches();
   private closed = false;
   private initProposed = false;
 
@@ -191,15 +190,11 @@ export class LinearizableNode {
       }),
       "kv.watch": async (a, { connection }) => {
         await this.leading(a.key);
-        let set = this.watchers.get(a.key);
-        if (set === undefined) this.watchers.set(a.key, (set = new Set()));
-        if (set.size >= limits.storageWatchesPerConnectionMax) throw new PeerError("LIMIT_EXCEEDED", `${set.size} watches on ${JSON.stringify(a.key)} already`);
-        set.add(connection);
-        connection.onClosed(() => set!.delete(connection));
+        this.watches.add(a.key, connection);
         return {};
       },
       "kv.unwatch": (a, { connection }) => {
-        this.watchers.get(a.key)?.delete(connection);
+        this.watches.remove(a.key, connection);
         return {};
       },
       raft: (a) => {
@@ -299,7 +294,7 @@ export class LinearizableNode {
     if (open !== undefined) return Promise.resolve(open);
     let opening = this.opening.get(shard);
     if (opening === undefined) {
-      const machine = new ShardMachine(new KvState(this.o.versionsMax), (key, version, value) => this.notify(key, version, value));
+      const machine = new ShardMachine(new KvState(this.o.versionsMax), (key, version, value) => this.watches.notify(key, version, value));
       opening = ShardGroup.open({
         shard,
         self: this.o.self.id,
@@ -321,11 +316,6 @@ export class LinearizableNode {
     return opening;
   }
 
-  private notify(key: string, version: number, value: unknown): void {
-    const set = this.watchers.get(key);
-    if (set === undefined || set.size === 0) return;
-    for (const c of set) c.send(storageClient, "kv.changed", { key, version, value });
-  }
 
   /** The cluster's nodes: the meta state's, or, until a new cluster has committed its first entry, the initial ones. */
   private clusterNodes(): NodeInfo[] {

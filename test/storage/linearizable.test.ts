@@ -99,6 +99,24 @@ describe("the seed's operations, linearizable", () => {
     void broker;
   });
 
+  test("a watch at the key's leader gets kv.changed for every new version applied, with its value, and nothing for an update that did not apply", async () => {
+    const c = await cluster(3);
+    const kv = await c.client();
+    try {
+      const seen: Array<[number, unknown]> = [];
+      await kv.watch("w", (version, value) => seen.push([version, value]));
+      await kv.write("w", "one");
+      await kv.write("w", { n: 2 });
+      await kv.updateIfValueIs("w", "three", { n: 2 });
+      await kv.updateIfValueIs("w", "not applied", "nope");
+      await waitFor(() => seen.length >= 3, 5_000);
+      await Bun.sleep(100);
+      expect(seen).toEqual([[1, "one"], [2, { n: 2 }], [3, "three"]]);
+    } finally {
+      await kv.close();
+    }
+  });
+
   test("./node kv on the command line: flags before or after the words, JSON results on stdout, a failure one line on stderr with exit 1, bad usage exit 2", async () => {
     const c = await cluster(3);
     const kv = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
