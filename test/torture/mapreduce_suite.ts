@@ -23,8 +23,13 @@ import type { RunContext, Suite, Verdict } from "./torture.ts";
 const HB = ["--heartbeat-ms", "200"];
 /** From the start to every process having exited (a lost job's workers look for 5 s first). */
 const RUN_MS = 90_000;
-/** A worker looks this long for a lost coordinator (the default is 30 s; a run must end sooner). */
-const WORKER_LOST_MS = 6_000;
+/**
+ * A worker looks this long for a lost coordinator (the default is 30 s; a run must end sooner).
+ * It must outlast what the schedule can do to one search: a takeover (2 s), then partitions of the
+ * new coordinator of up to 2.8 s each with 2 s hello timeouts around them. At 6 s a worker gave up
+ * while its coordinator was alive but partitioned most of that time (seed 169667597).
+ */
+const WORKER_LOST_MS = 15_000;
 const WORDS = ["the", "whale", "Ishmael", "sea", "naïve", "über", "東京", "captain", "ship", "white", "Queequeg", "harpoon", "a", "of", "and"];
 
 interface Node {
@@ -196,6 +201,12 @@ async function oneRun(ctx: RunContext, dir: string, proxies: FaultProxy[]): Prom
   const running = [...coordinators.filter((c) => c.proc.isRunning).map((c) => c.proc.args[1]), ...allWorkers.filter((w) => w.proc.isRunning).map((w) => `worker ${w.id}`)];
   if (running.length > 0) return { kind: "hung", why: `still running after ${RUN_MS / 1000} s: ${running.join(", ")}` };
 
+  if (process.env.TORTURE_DUMP) {
+    const { writeFileSync, mkdirSync } = await import("node:fs");
+    mkdirSync(process.env.TORTURE_DUMP, { recursive: true });
+    coordinators.forEach((c, i) => writeFileSync(`${process.env.TORTURE_DUMP}/coord-${i}.log`, c.proc.stderr));
+    allWorkers.forEach((w, i) => writeFileSync(`${process.env.TORTURE_DUMP}/worker-${w.id}-${i}.log`, w.proc.stderr));
+  }
   // Exits: the last acting coordinator 0 (unless the job was lost); killed ones anything; others explained.
   const finalCode = await acting.proc.exited;
   if (lostByDesign !== null && finalCode !== 0) {
@@ -219,16 +230,15 @@ async function oneRun(ctx: RunContext, dir: string, proxies: FaultProxy[]): Prom
       continue;
     }
     // Explained: a worker cut off (paused, partitioned) when the job ended. The acting coordinator
-    // had lost it (its last word about the worker is peer-dead or peer-closed, or it never had it)
-    // and finished without it; the worker, back, finds no coordinator and gives up with exit 3
-    // after its --coordinator-lost-ms, which began after the job was over (give or take 2 s: a
-    // resumed worker notices the loss on its next heartbeat check). A worker that gave up while
-    // the coordinator was still there to be found is not explained.
-    const events = [...acting.proc.stderr.matchAll(new RegExp(`(peer-ready|peer-dead|peer-closed) peer=${w.id} `, "g"))].map((m) => m[1]);
+    // finished without it (its exit notice went nowhere, or it lingered in vain); the worker finds
+    // no coordinator and gives up with exit 3 after its --coordinator-lost-ms, whose search began
+    // after the job was over (give or take 2 s: a paused or partitioned worker notices the loss on
+    // a heartbeat check). A worker that gave up while its coordinator was still there to be found
+    // (a search that began 2 s or more before the coordinator exited) is not explained.
     const gaveUpAtMs = Date.parse(/^(\S+) WARN \S+ upstream-lost what=coordinator/m.exec(w.proc.stderr)?.[1] ?? "");
-    const cutAtEnd = events.at(-1) !== "peer-ready" && acting.exitedAtMs !== undefined && gaveUpAtMs - WORKER_LOST_MS + 2_000 >= acting.exitedAtMs;
+    const cutAtEnd = acting.exitedAtMs !== undefined && gaveUpAtMs - WORKER_LOST_MS + 2_000 >= acting.exitedAtMs;
     if (w.proc.exitCode === 3 && cutAtEnd) {
-      log(`worker ${w.id} was cut off when the job ended (coordinator: ${events.at(-1) ?? "never had it"}): exit 3 after the job was over (explained)`);
+      log(`worker ${w.id} was cut off when the job ended: exit 3, its search began ${Math.round(gaveUpAtMs - WORKER_LOST_MS - acting.exitedAtMs!)} ms after the coordinator exited (explained)`);
       continue;
     }
     return { kind: "error", why: `worker ${w.id} exited ${w.proc.exitCode}: ${w.proc.stderr.trim().split("\n").slice(-2).join(" | ")}` };
@@ -238,12 +248,6 @@ async function oneRun(ctx: RunContext, dir: string, proxies: FaultProxy[]): Prom
   if (got.length !== want.length || got.some((line, i) => line !== want[i])) {
     const diff = want.find((line, i) => got[i] !== line);
     return { kind: "wrong", why: `${got.length} output lines, ${want.length} expected; first difference near ${JSON.stringify(diff)}` };
-  }
-  if (process.env.TORTURE_DUMP) {
-    const { writeFileSync, mkdirSync } = await import("node:fs");
-    mkdirSync(process.env.TORTURE_DUMP, { recursive: true });
-    coordinators.forEach((c, i) => writeFileSync(`${process.env.TORTURE_DUMP}/coord-${i}.log`, c.proc.stderr));
-    allWorkers.forEach((w, i) => writeFileSync(`${process.env.TORTURE_DUMP}/worker-${w.id}-${i}.log`, w.proc.stderr));
   }
   log(`+${Date.now() - startedMs} ms: all exited, output equal (${got.length} lines)`);
   return { kind: "equal" };
