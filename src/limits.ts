@@ -231,8 +231,10 @@ export const limits = {
   storageFrameBytesMax: 64 * MiB,
   /** Client: per request, and retries of what certainly did not happen (redirects, unavailable). */
   storageClientTimeoutMs: 5_000,
-  storageClientRetriesMax: 20,
-  storageClientBackoffMsMax: 500,
+  /** About 8 s of patience at the backoff cap: longer than an election after a leader's death. */
+  storageClientRetriesMax: 40,
+  /** Small, so a client finds a new leader within ~200 ms of its election (at 500 ms, writes resumed ~1 s after a leader's kill). */
+  storageClientBackoffMsMax: 200,
   /** Client: how long it tries to connect to one node before trying another (0: once; a refused node is skipped at once). */
   storageClientConnectWindowMs: 0,
   /** How long a joining node keeps asking to be added. */

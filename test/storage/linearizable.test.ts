@@ -160,7 +160,7 @@ describe("faults", () => {
     }
     console.log(`leader SIGKILL: writes resumed after ${resumedMs.toFixed(0)} ms`);
     expect(resumedMs).toBeGreaterThan(0);
-    expect(resumedMs).toBeLessThan(5_000); // the bench measures it precisely; this bounds it on a loaded machine
+    expect(resumedMs).toBeLessThan(5_000); // typically ~0.7 s (an election, then the client's next try); this bounds it on a loaded machine
     await kv.close();
   });
 
