@@ -7,6 +7,7 @@ import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, stat
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { killAll, LocalProcess } from "../src/launcher/local_process.ts";
+import { readOutputLines } from "../src/mapreduce/output.ts";
 import { seededRandom } from "../src/seeded_random.ts";
 
 export interface BigRunResult {
@@ -64,9 +65,6 @@ function watchPeak(proc: LocalProcess): () => number {
   };
 }
 
-function outputLines(out: string): string[] {
-  return readdirSync(out).filter((f) => /^mr-out-\d+$/.test(f)).flatMap((f) => readFileSync(join(out, f), "utf8").split("\n").filter(Boolean)).sort();
-}
 
 export async function runBigMapReduce(binary: string, megabytes: number, log: (line: string) => void, status: (line: string) => void): Promise<BigRunResult> {
   const dir = mkdtempSync(join(tmpdir(), "peer-node-mr1g-"));
@@ -100,8 +98,8 @@ export async function runBigMapReduce(binary: string, megabytes: number, log: (l
     const distributed = { ms: performance.now() - t, coordinatorPeakMb: peaks[0]!(), backupPeakMb: peaks[1]!(), workerPeakMb: [peaks[2]!(), peaks[3]!()] };
     log(`  coordinator + backup + 2 workers: ${(distributed.ms / 1000).toFixed(1)} s; peak RSS coordinator ${distributed.coordinatorPeakMb.toFixed(0)} MB, backup ${distributed.backupPeakMb.toFixed(0)} MB, workers ${distributed.workerPeakMb.map((m) => m.toFixed(0)).join(" and ")} MB (spill bound ${spillMb} MB)`);
 
-    const a = outputLines(join(dir, "seq"));
-    const b = outputLines(join(dir, "dist"));
+    const a = readOutputLines(join(dir, "seq"));
+    const b = readOutputLines(join(dir, "dist"));
     const equal = a.length === b.length && a.every((line, i) => line === b[i]);
     log(`  outputs: ${equal ? "EQUAL" : "DIFFERENT"} (${a.length.toLocaleString("en-US")} keys)`);
     return { megabytes: bytes / 2 ** 20, splits, sequential, distributed, spillMb, equal, keys: a.length };

@@ -3,13 +3,14 @@
 // backup and three workers as local processes, kills one worker and then the coordinator partway
 // through, lets the backup finish, and checks the output against the reference.
 
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { killAll, LocalProcess } from "../launcher/local_process.ts";
 import { limits } from "../limits.ts";
 import type { Terminal } from "../runtime/terminal.ts";
 import { BUILT_IN_APPS } from "./app.ts";
+import { readOutputLines } from "./output.ts";
 import { runSequential } from "./sequential.ts";
 import { queryJobStatus } from "./status_query.ts";
 import { seededRandom } from "../seeded_random.ts";
@@ -55,13 +56,6 @@ export function generateCorpus(dir: string, files: number, bytesPerFile: number)
     paths.push(path);
   }
   return paths;
-}
-
-function outputLines(dir: string): string[] {
-  return readdirSync(dir)
-    .filter((f) => /^mr-out-\d+$/.test(f))
-    .flatMap((f) => readFileSync(join(dir, f), "utf8").split("\n").filter(Boolean))
-    .sort();
 }
 
 export async function runMapReduceDemo(options: DemoOptions): Promise<DemoResult> {
@@ -129,8 +123,8 @@ export async function runMapReduceDemo(options: DemoOptions): Promise<DemoResult
   say(`  ${killedCoordinator ? "finished on the backup" : "finished"}: ${summary.replace(/^done: /, "")}`);
   if (codes.some((c) => c !== 0)) say(`  warning: exit codes backup/workers: ${codes.join(", ")}`);
 
-  const expected = outputLines(join(dir, "sequential"));
-  const got = outputLines(out);
+  const expected = readOutputLines(join(dir, "sequential"));
+  const got = readOutputLines(out);
   const identical = got.length === expected.length && got.every((line, i) => line === expected[i]);
   const elapsedMs = Math.round(performance.now() - started);
   say(identical

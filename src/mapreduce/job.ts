@@ -149,7 +149,7 @@ export class Job {
     if (this.locations[map]?.address !== address) return [];
     const unmapped: number[] = [];
     this.locations.forEach((location, m) => {
-      if (location?.address === address && (m === map || this.stillNeeded(location)) && this.unmap(m)) unmapped.push(m);
+      if (location?.address === address && this.stillNeeded(location) && this.unmap(m)) unmapped.push(m);
     });
     return unmapped;
   }

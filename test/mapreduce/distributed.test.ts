@@ -5,7 +5,7 @@
 // Method: real processes, files in a temp dir; the sequential run is the reference.
 
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../src/launcher/local_process.ts";
@@ -13,6 +13,7 @@ import { queryJobStatus } from "../../src/mapreduce/status_query.ts";
 import { ExitCode } from "../../src/runtime/exit.ts";
 import { seededRandom } from "../../src/seeded_random.ts";
 import { FaultProxy } from "../harness/fault_proxy.ts";
+import { readOutputLines } from "../../src/mapreduce/output.ts";
 import { NodeProcess, killAll, REPO_ROOT } from "../harness/node_process.ts";
 import { connectClient } from "../harness/test_client.ts";
 import { waitFor } from "../harness/wait_for.ts";
@@ -26,6 +27,9 @@ afterEach(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** The output of a job written to `out` under the test's directory. */
+const lines = (out: string): string[] => readOutputLines(join(dir, out));
+
 // A deterministic corpus: 6 files, two of them larger than one split (256 KiB).
 const WORDS = ["alpha", "beta", "gamma", "delta", "Épée", "naïve", "über", "zeta", "eta", "theta", "iota", "kappa", "lambda", "Mu"];
 const rand = seededRandom(7);
@@ -36,12 +40,6 @@ for (let f = 0; f < 6; f++) {
   writeFileSync(join(dir, `pg-${f}.txt`), text);
 }
 
-function lines(out: string): string[] {
-  return readdirSync(join(dir, out))
-    .filter((f) => /^mr-out-\d+$/.test(f))
-    .flatMap((f) => readFileSync(join(dir, out, f), "utf8").split("\n").filter(Boolean))
-    .sort();
-}
 
 async function sequential(out: string, app: string): Promise<string[]> {
   const node = await NodeProcess.start(["mapreduce", "--sequential", "--input", "pg-*.txt", "--out", out, "--reduces", "5", "--app", app], { waitListening: false, cwd: dir });

@@ -12,6 +12,7 @@ import { freePort } from "../../src/launcher/local_process.ts";
 import { queryJobStatus } from "../../src/mapreduce/status_query.ts";
 import { seededRandom } from "../../src/seeded_random.ts";
 import { FaultProxy } from "../harness/fault_proxy.ts";
+import { readOutputLines } from "../../src/mapreduce/output.ts";
 import { NodeProcess, killAll, REPO_ROOT } from "../harness/node_process.ts";
 import { waitFor } from "../harness/wait_for.ts";
 
@@ -23,6 +24,9 @@ afterEach(async () => {
   await killAll();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The output of a job written to `out` under the test's directory. */
+const outputLines = (out: string): string[] => readOutputLines(join(dir, out));
 
 const WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
 const rand = seededRandom(11);
@@ -41,12 +45,6 @@ function expectedWordCount(): string[] {
   return [...counts].map(([w, n]) => `${w} ${n}`).sort();
 }
 
-function outputLines(out: string): string[] {
-  return readdirSync(join(dir, out))
-    .filter((f) => /^mr-out-\d+$/.test(f))
-    .flatMap((f) => readFileSync(join(dir, out, f), "utf8").split("\n").filter(Boolean))
-    .sort();
-}
 
 const HB = ["--heartbeat-ms", "200"];
 const coordinator = (out: string, env?: Record<string, string>, extra: string[] = []): Promise<NodeProcess> =>

@@ -5,15 +5,19 @@
 // from /proc; word counts computed here as the reference.
 
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode } from "../../src/runtime/exit.ts";
+import { readOutputLines } from "../../src/mapreduce/output.ts";
 import { killAll, NodeProcess, REPO_ROOT } from "../harness/node_process.ts";
 
 afterEach(killAll);
 const dir = mkdtempSync(join(tmpdir(), "peer-node-memory-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The output of a job written to `out` under the test's directory. */
+const outputLines = (out: string): string[] => readOutputLines(join(dir, out));
 
 const BLOWUP = join(REPO_ROOT, "test/fixtures/blowup_app.ts");
 // 20 files of 1,000 lines "w<i> alpha beta gamma delta": 100,000 words, 540 KB of input.
@@ -27,12 +31,6 @@ function expectedCounts(): string[] {
   return [...counts].map(([w, n]) => `${w} ${n}`).sort();
 }
 
-function outputLines(out: string): string[] {
-  return readdirSync(join(dir, out))
-    .filter((f) => /^mr-out-\d+$/.test(f))
-    .flatMap((f) => readFileSync(join(dir, out, f), "utf8").split("\n").filter(Boolean))
-    .sort();
-}
 
 /** Peak resident memory of a live process, in MB. */
 function peakRssMb(pid: number): number {

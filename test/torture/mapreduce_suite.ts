@@ -12,11 +12,12 @@
 // The output is judged against a word count (or index) computed here, independently of the code
 // under test; every exit must be explained by the schedule; nothing may run past RUN_MS.
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../src/launcher/local_process.ts";
 import { FaultProxy } from "../harness/fault_proxy.ts";
+import { readOutputLines } from "../../src/mapreduce/output.ts";
 import { killAll, NodeProcess } from "../harness/node_process.ts";
 import type { RunContext, Suite, Verdict } from "./torture.ts";
 
@@ -87,12 +88,6 @@ function reference(dir: string, files: string[], app: string): string[] {
   return [...perWord].map(([w, e]) => (app === "wc" ? `${w} ${e.count}` : `${w} ${e.files.size} ${[...e.files].sort().join(",")}`)).sort();
 }
 
-function outputLines(out: string): string[] {
-  return readdirSync(out)
-    .filter((f) => /^mr-out-\d+$/.test(f))
-    .flatMap((f) => readFileSync(join(out, f), "utf8").split("\n").filter(Boolean))
-    .sort();
-}
 
 async function oneRun(ctx: RunContext, dir: string, proxies: FaultProxy[]): Promise<Verdict> {
   const { rand, log } = ctx;
@@ -243,7 +238,7 @@ async function oneRun(ctx: RunContext, dir: string, proxies: FaultProxy[]): Prom
     }
     return { kind: "error", why: `worker ${w.id} exited ${w.proc.exitCode}: ${w.proc.stderr.trim().split("\n").slice(-2).join(" | ")}` };
   }
-  const got = outputLines(join(dir, "out"));
+  const got = readOutputLines(join(dir, "out"));
   const want = reference(dir, files, app);
   if (got.length !== want.length || got.some((line, i) => line !== want[i])) {
     const diff = want.find((line, i) => got[i] !== line);
