@@ -19,9 +19,9 @@ import type { Logger } from "../runtime/log.ts";
 import { encode } from "../wire/msgpack.ts";
 import { KvState, type KvCommand } from "./kv_state.ts";
 import { PeerMesh } from "./peer_mesh.ts";
-import { Watches } from "./watches.ts";
 import { Placement, shardOf } from "./placement.ts";
 import { ShardGroup, type StateMachine } from "./shard_group.ts";
+import { Watches } from "./watches.ts";
 
 /** The meta group's id on the wire (shard ids are 0 … shards-1). */
 export const META_SHARD = limits.storageShardsMax;
@@ -315,7 +315,6 @@ export class LinearizableNode {
     }
     return opening;
   }
-
 
   /** The cluster's nodes: the meta state's, or, until a new cluster has committed its first entry, the initial ones. */
   private clusterNodes(): NodeInfo[] {

@@ -1,7 +1,8 @@
 // A storage node's links to the other storage nodes, in either mode: one Upstream per peer (found
-// for ever, reconnected after every loss), and, in linearizable mode, Raft messages gathered per destination during an event-loop
-// turn and sent as one `raft` frame. Raft tolerates loss, so a message for a peer that is not
-// connected right now is dropped: the next heartbeat or retry carries the same information.
+// for ever, reconnected after every loss), and, in linearizable mode, Raft messages gathered per
+// destination during an event-loop turn and sent as one `raft` frame. Raft tolerates loss, so a
+// message for a peer that is not connected right now is dropped: the next heartbeat or retry
+// carries the same information.
 
 import { storage } from "../../protocols/storage.ts";
 import type { RaftMessage } from "../raft/raft_node.ts";

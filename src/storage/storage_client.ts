@@ -39,7 +39,8 @@ export class StorageClient {
   /** Leader address per shard, as last learnt. */
   private readonly leaders = new Map<number, string>();
   private readonly links = new Map<string, Promise<Upstream>>();
-  private readonly session: Record<string, number> = {};
+  /** Gossip mode: per shard, the session's entries ("shard/replica" → stamp) this client has seen. */
+  private readonly sessions = new Map<number, Record<string, number>>();
   /** Gossip mode: per shard, which of its replicas to use (the next one after a failure); starts at random. */
   private readonly turns = new Map<number, number>();
   private readonly firstTurn = Math.floor(Math.random() * 1_000);
@@ -132,7 +133,7 @@ export class StorageClient {
         const withSession = this.placement?.consistency === "gossip" ? { ...args, session: this.sessionOf(shard) } : args;
         const reply = (await link.request(op, withSession, this.o.timeoutMs ?? limits.storageClientTimeoutMs)) as Record<string, unknown>;
         this.leaders.set(shard, address);
-        this.mergeSession(reply.session);
+        this.mergeSession(shard, reply.session);
         return reply;
       } catch (err) {
         const e = err instanceof PeerError ? err : new PeerError("INTERNAL", String(err));
@@ -171,16 +172,18 @@ export class StorageClient {
     this.turns.set(shard, (this.turns.get(shard) ?? this.firstTurn) + 1);
   }
 
-  /** The session's entries of one shard ("shard/replica" → stamp): all a replica of it needs. */
+  /** The session's entries of one shard: all a replica of it needs. */
   private sessionOf(shard: number): Record<string, number> {
-    const prefix = `${shard}/`;
-    return Object.fromEntries(Object.entries(this.session).filter(([entry]) => entry.startsWith(prefix)));
+    return this.sessions.get(shard) ?? {};
   }
 
-  private mergeSession(session: unknown): void {
+  /** A reply's session (the answering replica's entries for that shard) raises ours, entry by entry. */
+  private mergeSession(shard: number, session: unknown): void {
     if (session === null || typeof session !== "object") return;
+    let mine = this.sessions.get(shard);
+    if (mine === undefined) this.sessions.set(shard, (mine = {}));
     for (const [entry, stamp] of Object.entries(session as Record<string, number>)) {
-      if (typeof stamp === "number" && (this.session[entry] ?? 0) < stamp) this.session[entry] = stamp;
+      if (typeof stamp === "number" && (mine[entry] ?? 0) < stamp) mine[entry] = stamp;
     }
   }
 
