@@ -192,6 +192,11 @@ export function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** " (min–max)" of several repetitions, for a table cell after the median; nothing for one. */
+export function rangeText(values: number[], digits = 0): string {
+  return values.length < 2 ? "" : ` (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
+}
+
 /** peer-node ÷ system for each repetition (same rep, same conditions), as median and range. */
 export function ratios(peer: Cell | undefined, other: Cell): number[] {
   if (peer === undefined) return [];

@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { Terminal } from "../src/runtime/terminal.ts";
 import { killAll } from "../src/launcher/local_process.ts";
 import { runMutex } from "../src/mutex/run_mutex.ts";
-import { median, ratios, runBrokerBench } from "./broker_bench.ts";
+import { median, rangeText, ratios, runBrokerBench } from "./broker_bench.ts";
 import { runMapReduceBench } from "./mapreduce_bench.ts";
 import { runBigMapReduce } from "./mapreduce_big_bench.ts";
 import { writeBarChart } from "./plot.ts";
@@ -46,7 +46,6 @@ if (wants("broker")) {
   console.log("How each system is driven:\n");
   for (const system of systems) console.log(`- **${system.name}**: ${system.clients}`);
   const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
-  const range = (values: number[], digits = 0): string => (values.length < 2 ? "" : ` (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`);
   for (const window of [500, 1000, 1]) {
     console.log(`\n### W = ${window}\n`);
     console.log("| system | msg/s, median (range) | p50 µs | p99 µs | peer-node ÷ this, median (range) | CPU s per 100k: server / worker / client |");
@@ -61,7 +60,7 @@ if (wants("broker")) {
       const r = ratios(peer, c);
       const server = c.runs.map((x) => x.cpu.server).filter((x): x is number => x !== null);
       const cpu = `${server.length > 0 ? median(server).toFixed(2) : "?"} / ${median(c.runs.map((x) => x.cpu.worker)).toFixed(2)} / ${median(c.runs.map((x) => x.cpu.client)).toFixed(2)}`;
-      console.log(`| ${c.system} | ${fmt(median(rates))}${range(rates.map(Math.round))} | ${fmt(median(c.runs.map((x) => x.p50Us)))} | ${fmt(median(c.runs.map((x) => x.p99Us)))} | ${r.length > 0 ? `${median(r).toFixed(2)}×${range(r, 2)}` : "-"} | ${cpu} |`);
+      console.log(`| ${c.system} | ${fmt(median(rates))}${rangeText(rates.map(Math.round))} | ${fmt(median(c.runs.map((x) => x.p50Us)))} | ${fmt(median(c.runs.map((x) => x.p99Us)))} | ${r.length > 0 ? `${median(r).toFixed(2)}×${rangeText(r, 2)}` : "-"} | ${cpu} |`);
     }
   }
   console.log(`\nfanout: ${fmt(fanoutPerSec)} deliveries/s to 10 subscribers`);

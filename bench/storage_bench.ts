@@ -15,7 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, LocalProcess } from "../src/launcher/local_process.ts";
 import { StorageClient } from "../src/storage/storage_client.ts";
-import { median } from "./broker_bench.ts";
+import { median, rangeText } from "./broker_bench.ts";
+import { tcpOpen } from "./systems/system.ts";
 
 export type StorageOp = "write" | "read" | "cas";
 export const storageOps: StorageOp[] = ["write", "read", "cas"];
@@ -110,7 +111,7 @@ async function startEtcd(etcd: string, baseDir: string): Promise<Target> {
     return deadline - Date.now();
   };
   for (const port of clientPorts) {
-    while (!(await canConnect(port))) {
+    while (!(await tcpOpen("127.0.0.1", port))) {
       timeLeft();
       await Bun.sleep(100);
     }
@@ -142,16 +143,6 @@ async function startEtcd(etcd: string, baseDir: string): Promise<Target> {
       await Promise.all(procs.map((p) => p.exited));
     },
   };
-}
-
-async function canConnect(port: number): Promise<boolean> {
-  try {
-    const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
-    socket.end();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function startPeerNode(binary: string, baseDir: string, consistency: "linearizable" | "gossip", fsync: boolean): Promise<Target> {
@@ -274,8 +265,7 @@ export function formatStorageTable(cells: StorageCell[]): string[] {
         const rates = c.runs.map((r) => r.opsPerSec);
         // Ratios pair repetition i of each system (run next to each other in the same repetition).
         const ratios = c.system !== "etcd 3.4" && etcd && etcd.runs.length > 0 ? rates.slice(0, etcd.runs.length).map((r, i) => r / etcd.runs[i]!.opsPerSec) : [];
-        const range = (v: number[], d = 0): string => (v.length < 2 ? "" : ` (${Math.min(...v).toFixed(d)}–${Math.max(...v).toFixed(d)})`);
-        lines.push(`| ${durability} | ${op} | ${c.system} | ${fmt(median(rates))}${range(rates.map(Math.round))} | ${median(c.runs.map((r) => r.p50Ms)).toFixed(1)} | ${median(c.runs.map((r) => r.p99Ms)).toFixed(1)} | ${ratios.length > 0 ? `${median(ratios).toFixed(2)}×${range(ratios, 2)}` : "-"} |`);
+        lines.push(`| ${durability} | ${op} | ${c.system} | ${fmt(median(rates))}${rangeText(rates.map(Math.round))} | ${median(c.runs.map((r) => r.p50Ms)).toFixed(1)} | ${median(c.runs.map((r) => r.p99Ms)).toFixed(1)} | ${ratios.length > 0 ? `${median(ratios).toFixed(2)}×${rangeText(ratios, 2)}` : "-"} |`);
       }
     }
   }
