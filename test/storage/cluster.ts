@@ -92,6 +92,32 @@ export class StorageCluster {
     }
   }
 
+  /** Gossip mode: every slot a node holds, as "key@version" → "replica:value" (gossip.digest with an empty vector dumps a shard). */
+  async slots(id: string): Promise<Map<string, string>> {
+    const r = await connectClient(this.address(id), { heartbeatMs: 0, lostWindowMs: 0, firstConnectWindowMs: 500 });
+    try {
+      const slots = new Map<string, string>();
+      for (let shard = 0; shard < (this.o.shards ?? 4); shard++) {
+        const reply = await r.call(storage, "gossip.digest", { shard, known: {} }, 2_000);
+        for (const [key, version, replica, , value] of reply.updates) slots.set(`${key}@${version}`, `${replica}:${JSON.stringify(value)}`);
+      }
+      return slots;
+    } finally {
+      await r.close();
+    }
+  }
+
+  /** Gossip mode: until every one of `ids` holds the same slots (within timeoutMs, or waitFor throws); the time it took. */
+  async converged(ids: string[] = this.ids, timeoutMs = 10_000): Promise<{ ms: number; slots: Map<string, string> }> {
+    const since = performance.now();
+    const same = (a: Map<string, string>, b: Map<string, string>): boolean => a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
+    const slots = await waitFor(async () => {
+      const all = await Promise.all(ids.map((id) => this.slots(id)));
+      return all.every((d) => same(d, all[0]!)) ? all[0]! : null;
+    }, timeoutMs, 50);
+    return { ms: performance.now() - since, slots };
+  }
+
   /** Until every shard (and the meta group) has a leader that a majority of live nodes agree on. */
   async waitForLeaders(live: string[] = this.ids, timeoutMs = 20_000): Promise<Map<number, string>> {
     return waitFor(async () => {

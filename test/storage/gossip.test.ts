@@ -40,35 +40,6 @@ async function raw(c: StorageCluster, id: string): Promise<Upstream> {
   return r;
 }
 
-/** Every slot a node holds, as "key@version" → "replica:value", through gossip.digest with an empty vector. */
-async function dump(c: StorageCluster, id: string): Promise<Map<string, string>> {
-  const r = await connectClient(c.address(id), { heartbeatMs: 0, lostWindowMs: 0, firstConnectWindowMs: 500 });
-  try {
-    const slots = new Map<string, string>();
-    for (let shard = 0; shard < SHARDS; shard++) {
-      const reply = await r.call(storage, "gossip.digest", { shard, known: {} }, 2_000);
-      for (const [key, version, replica, , value] of reply.updates) slots.set(`${key}@${version}`, `${replica}:${JSON.stringify(value)}`);
-    }
-    return slots;
-  } finally {
-    await r.close();
-  }
-}
-
-function same(a: Map<string, string>, b: Map<string, string>): boolean {
-  return a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
-}
-
-/** Until every live node holds the same slots; the time it took. */
-async function converged(c: StorageCluster, ids: string[] = c.ids, timeoutMs = 10_000): Promise<{ ms: number; slots: Map<string, string> }> {
-  const since = performance.now();
-  const slots = await waitFor(async () => {
-    const dumps = await Promise.all(ids.map((id) => dump(c, id)));
-    return dumps.every((d) => same(d, dumps[0]!)) ? dumps[0]! : null;
-  }, timeoutMs, 50);
-  return { ms: performance.now() - since, slots };
-}
-
 function partitionNode(c: StorageCluster, i: number, cut: boolean): void {
   for (let j = 0; j < c.ids.length; j++) {
     if (j === i) continue;
@@ -110,7 +81,7 @@ describe("gossip mode", () => {
     const healedAt = performance.now();
     writing = false;
     await Promise.all(writers);
-    const { slots } = await converged(c);
+    const { slots } = await c.converged();
     const ms = performance.now() - healedAt;
     console.log(`gossip convergence from heal (writes stopped then): ${ms.toFixed(0)} ms (gossip-ms 100); ${acked.length} writes acknowledged, ${indefinite.size} indefinite`);
     expect(acked.length).toBeGreaterThan(50);
@@ -141,7 +112,7 @@ describe("gossip mode", () => {
     const w = await s1.call(storage, "kv.write", { key, value: "v1", session: {} });
     const r = await s2.call(storage, "kv.read", { key, session: w.session });
     expect(r).toMatchObject({ value: "v1", version: 1 });
-    await converged(c);
+    await c.converged();
     // s1 is cut off; a write there is not on s2 and s3.
     partitionNode(c, 0, true);
     const w2 = await s1.call(storage, "kv.write", { key, value: "v2", session: {} });
@@ -174,10 +145,10 @@ describe("gossip mode", () => {
     const c = await cluster(100);
     const kv = await c.client();
     await kv.write("acct", 100);
-    await converged(c);
+    await c.converged();
     expect(await kv.updateIfValueIs("acct", 150, 100)).toEqual({ applied: true, version: 2 });
     // The decision reached every replica before the reply (no gossip round needed).
-    for (const id of c.ids) expect((await dump(c, id)).get("acct@2")).toMatch(/:150$/);
+    for (const id of c.ids) expect((await c.slots(id)).get("acct@2")).toMatch(/:150$/);
     expect(await kv.updateIfValueIs("acct", 999, 100)).toEqual({ applied: false, version: 2 });
     expect(await kv.cas("acct", 200, 1)).toEqual({ applied: false, version: 2 });
     expect(await kv.cas("acct", 200, 2)).toEqual({ applied: true, version: 3 });
@@ -187,7 +158,7 @@ describe("gossip mode", () => {
     for (let round = 0; round < 6; round++) {
       const key = `race-${round}`;
       await kv.write(key, 0);
-      await converged(c);
+      await c.converged();
       const replies = await Promise.all(nodes.map((n, i) => n.call(storage, "kv.update-if", { key, newValue: `by-${i}`, expected: 0, session: {} })));
       const applied = replies.filter((r) => r.applied).length;
       expect(applied).toBeLessThanOrEqual(1);
@@ -201,7 +172,7 @@ describe("gossip mode", () => {
     const c = await cluster(100, { env: { s3: { PEER_NODE_FAILPOINTS: "gossip-coordinator-crash-after-prepare" } } });
     const s1 = await raw(c, "s1");
     await s1.call(storage, "kv.write", { key: "locked", value: "a", session: {} });
-    await converged(c);
+    await c.converged();
     const s3 = await raw(c, "s3");
     const crashed = s3.call(storage, "kv.update-if", { key: "locked", newValue: "b", expected: "a", session: {} }, 2_000).catch((e) => e as PeerError);
     expect(await crashed).toBeInstanceOf(PeerError);

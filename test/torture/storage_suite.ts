@@ -12,13 +12,11 @@
 // version). The linearizability checker's finding is reported beside it: it is expected to find
 // the seed's anomalies (lost updates, stale reads), and prints the ops that show one.
 
-import { storage } from "../../protocols/storage.ts";
 import { PeerError } from "../../src/errors.ts";
 import { META_SHARD } from "../../src/storage/linearizable_node.ts";
 import { StorageClient } from "../../src/storage/storage_client.ts";
 import { checkHistory, formatVerdict, type Operation } from "../checker/linearizability.ts";
 import { killAll } from "../harness/node_process.ts";
-import { connectClient } from "../harness/test_client.ts";
 import { waitFor } from "../harness/wait_for.ts";
 import { StorageCluster } from "../storage/cluster.ts";
 import type { RunContext, Suite, Verdict } from "./torture.ts";
@@ -196,15 +194,12 @@ async function oneRun(ctx: RunContext, c: StorageCluster): Promise<Verdict> {
 
 /** Gossip mode's own promises: convergence after healing, and sessions that never go back. */
 async function judgeGossip(c: StorageCluster, history: Operation[], linearizable: ReturnType<typeof checkHistory>, log: (line: string) => void): Promise<Verdict> {
-  const since = performance.now();
-  let dumps: string[] = [];
-  const converged = await waitFor(async () => {
-    dumps = await Promise.all(c.ids.map((id) => dumpOf(c, id)));
-    return dumps.every((d) => d === dumps[0]);
-  }, CONVERGE_MS, 50).then(() => true, () => false);
-  if (!converged) return { kind: "wrong", why: `replicas still differ ${CONVERGE_MS} ms after healing and the last write: ${c.ids.map((id, i) => `${id} holds ${dumps[i]?.split("\n").length ?? 0} slots`).join(", ")}` };
-  const slots = dumps[0]!.split("\n").length;
-  log(`converged: ${slots} slots on every replica ${Math.round(performance.now() - since)} ms after the last write`);
+  const convergence = await c.converged(c.ids, CONVERGE_MS).catch(() => null);
+  if (convergence === null) {
+    const held = await Promise.all(c.ids.map(async (id) => `${id} holds ${(await c.slots(id).catch(() => null))?.size ?? "?"} slots`));
+    return { kind: "wrong", why: `replicas still differ ${CONVERGE_MS} ms after healing and the last write: ${held.join(", ")}` };
+  }
+  log(`converged: ${convergence.slots.size} slots on every replica ${Math.round(convergence.ms)} ms after the last write`);
   // Each client ran its ops one after another, so its history in call order is its session.
   const seen = new Map<string, number>(); // "client/key" → highest version the client has seen
   for (const op of [...history].sort((a, b) => a.callMs - b.callMs)) {
@@ -225,35 +220,10 @@ async function judgeGossip(c: StorageCluster, history: Operation[], linearizable
   return { kind: "equal", notes: [finding] };
 }
 
-/** Every slot a gossip node holds, as sorted "key@version=replica:value" lines (gossip.digest with an empty vector dumps a shard). */
-async function dumpOf(c: StorageCluster, id: string): Promise<string> {
-  const client = await connectClient(c.address(id), { heartbeatMs: 0, lostWindowMs: 0, firstConnectWindowMs: 500 });
-  try {
-    const lines: string[] = [];
-    for (let shard = 0; shard < (c.o.shards ?? 4); shard++) {
-      const reply = await client.call(storage, "gossip.digest", { shard, known: {} }, 2_000);
-      for (const [key, version, replica, , value] of reply.updates) lines.push(`${key}@${version}=${replica}:${JSON.stringify(value)}`);
-    }
-    return lines.sort().join("\n");
-  } finally {
-    await client.close();
-  }
-}
-
 async function leaderOf(c: StorageCluster, shard: number): Promise<string | null> {
   for (const id of c.ids) {
-    try {
-      const client = await connectClient(c.address(id), { heartbeatMs: 0, lostWindowMs: 0, firstConnectWindowMs: 0 });
-      try {
-        const st = await client.call(storage, "storage.status", {}, 1_000);
-        const g = st.groups.find((x) => x.shard === shard && x.shard !== META_SHARD);
-        if (g?.role === "leader") return id;
-      } finally {
-        await client.close();
-      }
-    } catch {
-      /* down or paused */
-    }
+    const g = (await c.status(id))?.groups.find((x) => x.shard === shard && x.shard !== META_SHARD);
+    if (g?.role === "leader") return id; // a node down or paused has no status: skipped
   }
   return null;
 }
