@@ -265,7 +265,10 @@ describe("bad input", () => {
   test("a worker whose coordinator is gone exits non-zero with a clear message", async () => {
     const coord = await coordinator("dist-gone", TRACE_APP, [], { MR_SLOW_MS: "2000" });
     const w = await NodeProcess.start(["--role", "worker", "--connect", coord.address, "--id", "w1", "--heartbeat-ms", "200", "--coordinator-lost-ms", "3000"], { waitListening: false, cwd: dir, env: { MR_SLOW_MS: "2000" } });
-    await coord.waitForLog(/peer-ready peer=w1/, 10_000);
+    // The worker's own word that it has its coordinator: the coordinator's peer-ready comes before
+    // the worker has read the hello reply, and a worker cut off before that never had a coordinator
+    // to lose (it waits for one, as workers started first do).
+    await w.waitForLog(/connected peer=\S+ role=coordinator/, 10_000);
     coord.kill("SIGKILL");
     expect(await w.exited).toBe(3);
     expect(w.stderr).toMatch(/peer-node: worker w1: lost the coordinator at 127\.0\.0\.1:\d+; none found within 3000 ms/);
