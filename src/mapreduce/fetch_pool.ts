@@ -1,5 +1,5 @@
-// A reducer's connections to the workers that hold map outputs: one Upstream per fetch address,
-// made on first use and dropped when lost. A peer that does not answer within fetchConnectWindowMs,
+// A reducer's connections to the workers that hold map outputs: an UpstreamPool, one connection
+// per fetch address, made on first use and dropped when lost. A peer that does not answer within fetchConnectWindowMs,
 // or that dies mid-fetch (its connection closes or misses heartbeats), is a fetch failure: the
 // reducer reports it and the coordinator has the map run again.
 
@@ -8,7 +8,7 @@ import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
 import type { Identity } from "../runtime/handshake.ts";
 import type { Logger } from "../runtime/log.ts";
-import { Upstream } from "../runtime/upstream.ts";
+import { UpstreamPool } from "../runtime/upstream_pool.ts";
 
 export interface FetchPoolOptions {
   identity: Identity;
@@ -19,16 +19,28 @@ export interface FetchPoolOptions {
 }
 
 export class FetchPool {
-  private readonly peers = new Map<string, Promise<Upstream>>();
+  private readonly peers: UpstreamPool;
 
-  constructor(private readonly o: FetchPoolOptions) {}
+  constructor(o: FetchPoolOptions) {
+    this.peers = new UpstreamPool({
+      serves: "mapreduce.fetch",
+      what: "worker",
+      identity: o.identity,
+      token: o.token,
+      heartbeatMs: o.heartbeatMs,
+      frameBytesMax: o.frameBytesMax,
+      firstConnectWindowMs: limits.fetchConnectWindowMs,
+      lostWindowMs: 0, // a lost peer is a failed fetch, not something to wait for
+      log: o.log,
+    });
+  }
 
   /**
    * Fetch one map's output for one partition from `address`, chunk by chunk, handing each chunk
    * to `sink` with its offset. Resolves with the bytes fetched; rejects with a PeerError.
    */
   async fetch(address: string, map: number, partition: number, sink: (data: Uint8Array, offset: number) => Promise<void>): Promise<number> {
-    const peer = await this.peer(address);
+    const peer = await this.peers.get(address);
     let offset = 0;
     for (;;) {
       const { data, done } = await peer.call(mapreduceFetch, "mr.fetch", { map, partition, offset });
@@ -39,32 +51,7 @@ export class FetchPool {
     }
   }
 
-  private peer(address: string): Promise<Upstream> {
-    let peer = this.peers.get(address);
-    if (peer === undefined) {
-      const upstream = new Upstream({
-        addresses: [address],
-        serves: "mapreduce.fetch",
-        what: "worker",
-        identity: this.o.identity,
-        token: this.o.token,
-        heartbeatMs: this.o.heartbeatMs,
-        frameBytesMax: this.o.frameBytesMax,
-        firstConnectWindowMs: limits.fetchConnectWindowMs,
-        lostWindowMs: 0, // a lost peer is a failed fetch, not something to wait for
-        log: this.o.log,
-      });
-      upstream.on("lost", () => this.peers.delete(address));
-      peer = upstream.connect().then(() => upstream);
-      peer.catch(() => this.peers.delete(address));
-      this.peers.set(address, peer);
-    }
-    return peer;
-  }
-
-  async close(): Promise<void> {
-    const peers = [...this.peers.values()];
-    this.peers.clear();
-    await Promise.allSettled(peers.map(async (p) => (await p).close()));
+  close(): Promise<void> {
+    return this.peers.close();
   }
 }

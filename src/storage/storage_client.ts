@@ -16,7 +16,8 @@ import { PeerError } from "../errors.ts";
 import { limits } from "../limits.ts";
 import { HandlerTable } from "../runtime/handlers.ts";
 import type { Logger } from "../runtime/log.ts";
-import { backoffMs, Upstream } from "../runtime/upstream.ts";
+import { backoffMs, type Upstream } from "../runtime/upstream.ts";
+import { UpstreamPool } from "../runtime/upstream_pool.ts";
 import type { NodeInfo } from "./linearizable_node.ts";
 import { shardOf } from "./placement.ts";
 
@@ -38,7 +39,7 @@ export class StorageClient {
   private placement: Placement | null = null;
   /** Leader address per shard, as last learnt. */
   private readonly leaders = new Map<number, string>();
-  private readonly links = new Map<string, Promise<Upstream>>();
+  private readonly links: UpstreamPool;
   /** Gossip mode: per shard, the session's entries ("shard/replica" → stamp) this client has seen. */
   private readonly sessions = new Map<number, Record<string, number>>();
   /** Gossip mode: per shard, which of its replicas to use (the next one after a failure); starts at random. */
@@ -51,6 +52,17 @@ export class StorageClient {
   private constructor(private readonly o: StorageClientOptions) {
     this.handlers.serve(storageClient, {
       "kv.changed": (m) => this.watchers.get(m.key)?.(m.version, m.value),
+    });
+    this.links = new UpstreamPool({
+      serves: "storage",
+      what: "storage node",
+      identity: { node: o.id ?? `kv-client-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, role: "client" },
+      token: o.token,
+      frameBytesMax: limits.storageFrameBytesMax,
+      firstConnectWindowMs: limits.storageClientConnectWindowMs,
+      lostWindowMs: 0,
+      handlers: this.handlers,
+      log: o.log,
     });
   }
 
@@ -87,7 +99,7 @@ export class StorageClient {
   async watch(key: string, onChange: (version: number, value: unknown) => void): Promise<void> {
     this.watchers.set(key, onChange);
     const shard = this.shardOf(key);
-    const link = await this.link(this.target(shard));
+    const link = await this.links.get(this.target(shard));
     await link.call(storage, "kv.watch", { key });
   }
 
@@ -122,7 +134,7 @@ export class StorageClient {
       const address = this.target(shard);
       let link: Upstream;
       try {
-        link = await this.link(address);
+        link = await this.links.get(address);
       } catch (err) {
         lastError = err instanceof PeerError ? err : new PeerError("NOT_CONNECTED", String(err));
         this.forget(shard);
@@ -154,11 +166,11 @@ export class StorageClient {
         if (!e.definite && isRead) {
           // A read changes nothing: try again elsewhere.
           this.forget(shard);
-          this.drop(address);
+          this.links.drop(address);
           await this.pause(attempt, false);
           continue;
         }
-        if (e.name === "CONNECTION_LOST" || e.name === "PEER_DEAD") this.drop(address);
+        if (e.name === "CONNECTION_LOST" || e.name === "PEER_DEAD") this.links.drop(address);
         if (this.placement?.consistency === "gossip") this.forget(shard); // the next op tries another replica
         throw e;
       }
@@ -198,7 +210,7 @@ export class StorageClient {
     const candidates = [...new Set([...(this.placement?.nodes.map((n) => n.address) ?? []), ...this.o.addresses])];
     for (const address of candidates) {
       try {
-        const link = await this.link(address);
+        const link = await this.links.get(address);
         this.placement = await link.call(storage, "kv.placement", {}, this.o.timeoutMs ?? limits.storageClientTimeoutMs);
         for (const g of this.placement.groups) {
           const leader = this.placement.nodes.find((n) => n.id === g.leader)?.address;
@@ -207,46 +219,15 @@ export class StorageClient {
         return;
       } catch (err) {
         last = err;
-        this.drop(address);
+        this.links.drop(address);
       }
     }
     throw last instanceof PeerError ? last : new PeerError("NOT_CONNECTED", `no storage node answered at ${candidates.join(", ")}`);
   }
 
-  private link(address: string): Promise<Upstream> {
-    let link = this.links.get(address);
-    if (link === undefined) {
-      const upstream = new Upstream({
-        addresses: [address],
-        serves: "storage",
-        what: "storage node",
-        identity: { node: this.o.id ?? `kv-client-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, role: "client" },
-        token: this.o.token,
-        frameBytesMax: limits.storageFrameBytesMax,
-        firstConnectWindowMs: limits.storageClientConnectWindowMs,
-        lostWindowMs: 0,
-        handlers: this.handlers,
-        log: this.o.log,
-      });
-      upstream.on("lost", () => this.links.delete(address));
-      link = upstream.connect().then(() => upstream);
-      link.catch(() => this.links.delete(address));
-      this.links.set(address, link);
-    }
-    return link;
-  }
-
-  private drop(address: string): void {
-    const link = this.links.get(address);
-    this.links.delete(address);
-    link?.then((u) => u.close()).catch(() => {});
-  }
-
   async close(): Promise<void> {
     this.closed = true;
-    const links = [...this.links.values()];
-    this.links.clear();
-    await Promise.allSettled(links.map(async (l) => (await l).close()));
+    await this.links.close();
   }
 
   /** Take a node out of the cluster (through the meta group's leader). */
@@ -255,7 +236,7 @@ export class StorageClient {
     let target = addresses[0]!;
     for (let attempt = 0; attempt <= (this.o.retriesMax ?? limits.storageClientRetriesMax); attempt++) {
       try {
-        await (await this.link(target)).call(storage, "storage.remove", { node: id }, this.o.timeoutMs ?? limits.storageClientTimeoutMs);
+        await (await this.links.get(target)).call(storage, "storage.remove", { node: id }, this.o.timeoutMs ?? limits.storageClientTimeoutMs);
         return;
       } catch (err) {
         const e = err instanceof PeerError ? err : null;
@@ -277,7 +258,7 @@ export class StorageClient {
       const deadline = Date.now() + limits.storageJoinWindowMs;
       for (let attempt = 1; ; attempt++) {
         try {
-          const link = await client.link(target);
+          const link = await client.links.get(target);
           await link.call(storage, "storage.join", { node: self.id, address: self.address }, limits.storageClientTimeoutMs);
           return;
         } catch (err) {
